@@ -1,0 +1,149 @@
+"""Multiple-choice scoring by log-likelihood, the lm-evaluation-harness way.
+
+For each choice, the summed log-probability of " " + choice after the prompt: `acc` picks the
+largest sum, `acc_norm` the largest sum per character of the choice (long choices are not
+penalised for having more tokens). Every condition uses the same templates and scoring; only
+the model (base or adapter) and, for icl, the prefix before the prompt differ.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .models.base import Model, Usage
+from .models.scoring import choice_scores
+from .progress import NullReporter, Reporter
+from .templates import PromptTemplate, load_template
+
+STYLES = ("question", "cloze")
+
+
+@dataclass
+class QuestionRecord:
+    id: str
+    kind: str
+    picked: int  # argmax of the summed log-probabilities
+    picked_norm: int  # argmax of the log-probability per character
+    correct: int  # the index of the right choice
+    logprobs: list[float]
+
+    @property
+    def hit(self) -> bool:
+        return self.picked == self.correct
+
+    @property
+    def hit_norm(self) -> bool:
+        return self.picked_norm == self.correct
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "picked": self.picked,
+            "picked_norm": self.picked_norm,
+            "correct": self.correct,
+            "logprobs": self.logprobs,
+        }
+
+
+@dataclass
+class ConditionResult:
+    condition: str
+    records: list[QuestionRecord]
+    # Tokens in one query's prompt, prefix (icl corpus) included: what a deployment pays per
+    # query unless it caches the prefix. Choices are not counted (a real query has none).
+    prompt_tokens_per_query: float
+    seconds_per_query: float  # wall time of the scoring / questions
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def n(self) -> int:
+        return len(self.records)
+
+
+def prompt_templates() -> dict[str, PromptTemplate]:
+    """Style → the evaluation template (templates/eval_<style>.toml)."""
+    return {style: load_template(f"eval_{style}") for style in STYLES}
+
+
+def render_prompt(question, templates: dict[str, PromptTemplate]) -> str:
+    style = getattr(question, "style", None) or "question"
+    if style not in templates:
+        raise ValueError(f"question {question.id}: unknown style {style!r}")
+    return templates[style].render(question=question.question)
+
+
+def score_choices(question, logprobs: Sequence[float]) -> QuestionRecord:
+    """Pick by raw sum (acc) and by sum per character of the choice (acc_norm)."""
+    picked, picked_norm = choice_scores(logprobs, question.choices)
+    return QuestionRecord(
+        id=question.id,
+        kind=question.kind,
+        picked=picked,
+        picked_norm=picked_norm,
+        correct=question.answer,
+        logprobs=list(logprobs),
+    )
+
+
+def evaluate_condition(
+    model: Model,
+    questions: Sequence,
+    condition: str,
+    prompt_prefix: str = "",
+    reporter: Reporter = NullReporter(),
+    *,
+    prefixes: dict[str, str] | None = None,
+    batch_size: int = 32,
+    templates: dict[str, PromptTemplate] | None = None,
+) -> ConditionResult:
+    """Score every question with `model` and return per-question records and per-query cost.
+
+    Args:
+        model: the model of this condition (base, or base with an adapter).
+        questions: objects with id, question, choices, answer (index), kind and style.
+        condition: the condition's name, for progress and the result.
+        prompt_prefix: text before every prompt (the icl corpus), passed as the model's shared
+            prefix so it is encoded once.
+        reporter: progress, one unit per (question, choice).
+        prefixes: question id → its own prefix, when questions do not share one (icl with
+            retrieval); questions with the same prefix are still scored in one call.
+        batch_size: sequences scored together.
+        templates: style → prompt template; default templates/eval_<style>.toml.
+    """
+    templates = templates or prompt_templates()
+    prompts = {q.id: render_prompt(q, templates) for q in questions}
+    groups: dict[str, list] = {}
+    for q in questions:
+        groups.setdefault(prefixes[q.id] if prefixes is not None else prompt_prefix, []).append(q)
+
+    reporter.start(f"evaluate {condition}", sum(len(q.choices) for q in questions))
+    logprobs: dict[str, list[float]] = {}
+    usage = Usage()
+    prompt_tokens = 0
+    started = time.perf_counter()
+    try:
+        for prefix, group in groups.items():
+            requests = [(prompts[q.id], " " + choice) for q in group for choice in q.choices]
+            scores, call_usage = model.loglikelihood(requests, prefix=prefix, batch_size=batch_size, reporter=reporter)
+            usage = usage + call_usage
+            offset = 0
+            for q in group:
+                logprobs[q.id] = list(scores[offset : offset + len(q.choices)])
+                offset += len(q.choices)
+    finally:
+        reporter.finish()
+    seconds = time.perf_counter() - started
+    for prefix, group in groups.items():
+        prefix_tokens = model.count_tokens(prefix) if prefix else 0
+        prompt_tokens += sum(prefix_tokens + model.count_tokens(prompts[q.id]) for q in group)
+    n = max(len(questions), 1)
+    return ConditionResult(
+        condition=condition,
+        records=[score_choices(q, logprobs[q.id]) for q in questions],
+        prompt_tokens_per_query=prompt_tokens / n,
+        seconds_per_query=seconds / n,
+        usage=usage,
+    )

@@ -1,0 +1,159 @@
+"""The corpus for the icl condition: the whole of it when it fits the model's context, else
+the passages BM25 ranks most relevant to each question, up to a token budget.
+
+When the corpus fits, it is one prefix shared by every question (encoded once). When it does
+not, every question gets its own prefix, so nothing is shared across questions; the report
+says which happened.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .models.base import Model
+from .store import Document, Sentence
+from .templates import PromptTemplate
+
+_WORD = re.compile(r"\w+")
+# Tokens a tokenizer may add or merge where two pieces of text are joined.
+_JOIN_MARGIN = 8
+
+
+def tokenize(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+class BM25:
+    """Okapi BM25 over a fixed list of passages (Lucene's non-negative IDF).
+
+    Args:
+        passages: the texts to rank.
+        k1: term-frequency saturation.
+        b: length normalisation (0: none, 1: full).
+    """
+
+    def __init__(self, passages: Sequence[str], k1: float = 1.5, b: float = 0.75):
+        self.k1, self.b = k1, b
+        self.term_counts = [Counter(tokenize(p)) for p in passages]
+        self.lengths = [sum(c.values()) for c in self.term_counts]
+        self.avg_length = (sum(self.lengths) / len(self.lengths)) if self.lengths else 0.0
+        n = len(passages)
+        document_frequency = Counter(term for counts in self.term_counts for term in counts)
+        self.idf = {t: math.log((n - df + 0.5) / (df + 0.5) + 1.0) for t, df in document_frequency.items()}
+
+    def scores(self, query: str) -> list[float]:
+        terms = [t for t in tokenize(query) if t in self.idf]
+        result = []
+        for counts, length in zip(self.term_counts, self.lengths):
+            norm = self.k1 * (1 - self.b + self.b * length / self.avg_length) if self.avg_length else self.k1
+            result.append(
+                sum(self.idf[t] * counts[t] * (self.k1 + 1) / (counts[t] + norm) for t in terms if t in counts)
+            )
+        return result
+
+    def rank(self, query: str, scores: list[float] | None = None) -> list[int]:
+        """Passage indices, best first (ties keep corpus order)."""
+        scores = self.scores(query) if scores is None else scores
+        return sorted(range(len(scores)), key=lambda i: -scores[i])
+
+
+@dataclass
+class IclContext:
+    """What the icl condition puts before each question's prompt."""
+
+    shared_prefix: str | None  # the whole corpus, when it fits: one prefix for every question
+    prefixes: dict[str, str] = field(default_factory=dict)  # question id → own prefix, when it does not
+    corpus_tokens: int = 0
+    context_length: int = 0
+    budget_tokens: int | None = None  # retrieval budget per question, when retrieving
+    passages: int = 0
+
+    @property
+    def retrieved(self) -> bool:
+        return self.shared_prefix is None
+
+    def prefix_for(self, question_id: str) -> str:
+        return self.shared_prefix if self.shared_prefix is not None else self.prefixes[question_id]
+
+    def note(self) -> str:
+        if not self.retrieved:
+            return f"icl: whole corpus in the prompt ({self.corpus_tokens:,} tokens, context {self.context_length:,})"
+        return (
+            f"icl: corpus {self.corpus_tokens:,} tokens > context {self.context_length:,}: "
+            f"BM25 top passages per question, budget {self.budget_tokens:,} tokens"
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "mode": "retrieval" if self.retrieved else "whole_corpus",
+            "corpus_tokens": self.corpus_tokens,
+            "context_length": self.context_length,
+            "budget_tokens": self.budget_tokens,
+            "passages": self.passages,
+            "note": self.note(),
+        }
+
+
+def corpus_text(documents: Sequence[Document]) -> str:
+    """The documents as the icl prompt shows them: each under its relative path."""
+    return "\n\n".join(f"# {d.relpath}\n{d.text}" for d in documents)
+
+
+def passage_text(sentence: Sentence) -> str:
+    return f"{sentence.context}: {sentence.text}" if sentence.context else sentence.text
+
+
+def build_icl_context(
+    model: Model,
+    template: PromptTemplate,
+    documents: Sequence[Document],
+    sentences: Sequence[Sentence],
+    queries: dict[str, str],
+    longest_request_tokens: int,
+    max_retrieval_tokens: int,
+) -> IclContext:
+    """Decide what the icl condition shows each question.
+
+    Args:
+        model: gives the context length and the tokenizer.
+        template: the icl template, with a `$corpus` placeholder.
+        documents: the workspace's documents, in corpus order.
+        sentences: the workspace's sentences in corpus order: the passages retrieval picks from.
+        queries: question id → the text to retrieve with (the question).
+        longest_request_tokens: tokens of the longest prompt plus choice that must fit after the prefix.
+        max_retrieval_tokens: the most passage tokens per question when retrieving (each question
+            pays them, since nothing is shared).
+    """
+    context_length = model.info.context_length
+    whole = template.render(corpus=corpus_text(documents))
+    corpus_tokens = model.count_tokens(whole)
+    if corpus_tokens + longest_request_tokens + _JOIN_MARGIN <= context_length:
+        return IclContext(whole, corpus_tokens=corpus_tokens, context_length=context_length)
+
+    overhead = model.count_tokens(template.render(corpus=""))
+    budget = min(max_retrieval_tokens, context_length - longest_request_tokens - overhead - 2 * _JOIN_MARGIN)
+    if budget <= 0:
+        raise ValueError(f"no room for passages: context {context_length}, longest request {longest_request_tokens}")
+    texts = [passage_text(s) for s in sentences]
+    lengths = [model.count_tokens(t) + 1 for t in texts]  # +1: the newline joining passages
+    index = BM25(texts)
+    prefixes = {}
+    for question_id, query in queries.items():
+        chosen, used = [], 0
+        scores = index.scores(query)
+        for i in index.rank(query, scores):
+            if scores[i] <= 0:
+                break  # the rest share no word with the question
+            if used + lengths[i] <= budget:
+                chosen.append(i)
+                used += lengths[i]
+        # Corpus order reads more naturally than score order, and keeps a document's sentences together.
+        prefixes[question_id] = template.render(corpus="\n".join(texts[i] for i in sorted(chosen)))
+    return IclContext(
+        None, prefixes, corpus_tokens=corpus_tokens, context_length=context_length, budget_tokens=budget,
+        passages=len(texts),
+    )
