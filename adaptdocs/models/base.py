@@ -40,6 +40,10 @@ class ModelInfo:
     context_length: int
     has_chat_template: bool
     adapter: str | None = None
+    reason: str = ""  # why this precision/device was chosen (auto)
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class Model(ABC):
