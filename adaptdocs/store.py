@@ -7,6 +7,7 @@ kill at any moment leaves the store consistent.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -88,6 +89,14 @@ class Store:
         with self.db.conn:
             self.db["failures"].upsert({"path": path, "error": error, "hint": hint, "at": now()}, pk="path")
 
+    def delete_failure(self, path: str) -> None:
+        with self.db.conn:
+            self.db["failures"].delete_where("path = ?", [path])
+
+    def document_by_id(self, document_id: str) -> dict | None:
+        rows = list(self.db["documents"].rows_where("id = ?", [document_id]))
+        return rows[0] if rows else None
+
     def failures(self) -> list[dict]:
         return list(self.db["failures"].rows_where(order_by="path"))
 
@@ -161,3 +170,8 @@ class Store:
     def runs(self, stage: str | None = None) -> list[dict]:
         where, args = ("stage = ?", [stage]) if stage else (None, [])
         return list(self.db["runs"].rows_where(where, args, order_by="id"))
+
+    def corpus_hash(self) -> str:
+        """The corpus's identity, which global augmentations depend on: sha256 over the sorted document ids."""
+        ids = sorted(r["id"] for r in self.db.query("select id from documents"))
+        return hashlib.sha256("\n".join(ids).encode()).hexdigest()
