@@ -1,0 +1,274 @@
+"""Parsing and filtering of what the augmenting model writes.
+
+A small model copies, drifts and invents; these checks keep only statements that are new,
+complete, about the source, and free of names the corpus never mentions. Every drop is
+counted by its reason, so a poor template shows up as numbers rather than as bad training data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+MIN_WORDS = 4
+MAX_WORDS = 60
+NEAR_DUPLICATE_JACCARD = 0.9
+
+# Reasons, in the order they are checked.
+REASONS = (
+    "empty",
+    "too_short",
+    "too_long",
+    "incomplete",
+    "copy",
+    "example_echo",
+    "invented_names",
+    "foreign_names",
+    "lost_names",
+    "missing_names",
+    "self_relation",
+    "invented_comparison",
+    "wrong_comparison",
+    "unlinked_names",
+    "duplicate",
+    "near_duplicate",
+)
+
+# Capitalised at the start of a statement these are ordinary words, never entity names,
+# even when a small corpus happens not to contain them in lower case.
+FUNCTION_WORDS = frozenset(
+    """a an the this that these those there here it its they their them he she his her we our you your i
+    every each all some no none any both either neither most many few several one two three
+    and or but so thus therefore hence because since if when while although though also then
+    in on at of for from to by with without within into onto over under between among about after before
+    is are was were be been being has have had do does did can could may might must shall should will would
+    not only just more less fewer same other another such which who whom whose what where why how
+    yes as than like unlike""".split()
+)
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’-][A-Za-z0-9]+)*")
+_BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,3}[.)])\s+")
+_THAN = re.compile(r"\bthan\b", re.IGNORECASE)
+# Comparatives and their opposites: "A is faster than B" is "B is slower than A".
+_OPPOSITES = [("faster", "slower"), ("quicker", "slower"), ("larger", "smaller"), ("bigger", "smaller"),
+              ("older", "newer"), ("older", "younger"), ("more", "less"), ("more", "fewer"), ("higher", "lower"),
+              ("longer", "shorter"), ("heavier", "lighter"), ("cheaper", "dearer"), ("north", "south"),
+              ("east", "west"), ("above", "below"), ("before", "after"), ("better", "worse")]
+_COMPARATIVES = {w for pair in _OPPOSITES for w in pair}
+
+
+def _comparison(text: str, names: set[str]) -> tuple[str, list[str]] | None:
+    """The comparative word of a sentence and the order its names come in, if it compares."""
+    found = [w.lower() for w in words(text) if w.lower() in _COMPARATIVES]
+    order = list(dict.fromkeys(w for w in words(text) if w in names))
+    return (found[0], order) if found and len(order) >= 2 else None
+
+
+def comparison_consistent(statement: str, source: str, names: set[str]) -> bool:
+    """Whether a comparison keeps its sense: the same word in the same order, or the opposite
+    word with the two names swapped."""
+    before, after = _comparison(source, names), _comparison(statement, names)
+    if before is None or after is None:
+        return True
+    (word, order), (new_word, new_order) = before, after
+    opposite = any({word, new_word} == set(pair) for pair in _OPPOSITES)
+    if new_order[:2] == order[:2]:
+        return new_word == word
+    return new_order[:2] == order[1::-1] and opposite
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(]?[A-Z])")
+
+
+def words(text: str) -> list[str]:
+    """The words of `text`, possessive 's removed ("Plosk's" → "Plosk")."""
+    return [re.sub(r"['’]s$", "", w) for w in _WORD.findall(text)]
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation dropped, whitespace collapsed: the form duplicates are compared in."""
+    return " ".join(w.lower() for w in words(text))
+
+
+def token_set(text: str) -> frozenset[str]:
+    return frozenset(normalise(text).split())
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def split_statements(output: str) -> list[str]:
+    """Split one model output into single statements: one per line, then one per sentence.
+
+    List bullets and numbering are removed. A fragment that is not a sentence stays as it is,
+    so the filters can count it.
+    """
+    statements = []
+    for line in output.splitlines():
+        line = _BULLET.sub("", line).strip()
+        if line:
+            statements.extend(s.strip() for s in _SENTENCE_END.split(line) if s.strip())
+    return statements
+
+
+def _sentence_starts(text: str) -> set[int]:
+    """Indices (in words(text)) of words that begin a sentence or a "Label: value" field."""
+    starts, index = {0}, 0
+    for piece in re.split(r"(?<=[.!?:])\s+", text):
+        index += len(words(piece))
+        starts.add(index)
+    return starts
+
+
+class CorpusVocabulary:
+    """What the corpus says, for telling names from ordinary words.
+
+    Args:
+        texts: every sentence of the corpus.
+    """
+
+    def __init__(self, texts: Iterable[str]):
+        self.lower: set[str] = set()  # every word, lower-cased
+        self.common: set[str] = set()  # words the corpus writes in lower case somewhere
+        texts = list(texts)
+        for text in texts:
+            for w in words(text):
+                self.lower.add(w.lower())
+                if w[0].islower():
+                    self.common.add(w)
+        # Names mentioned together in one sentence: the corpus's entity graph.
+        self.neighbours: dict[str, set[str]] = defaultdict(set)
+        for text in texts:
+            names = self.names(text)
+            for name in names:
+                self.neighbours[name] |= names - {name}
+
+    def linked(self, a: str, b: str) -> bool:
+        """Whether the corpus connects two names directly or through one shared third name."""
+        return b in self.neighbours[a] or bool(self.neighbours[a] & self.neighbours[b])
+
+    def names(self, text: str) -> set[str]:
+        """Capitalised words of `text` that are names: not function words, and not ordinary
+        words that only happen to open a sentence."""
+        found = set()
+        starts = _sentence_starts(text)
+        # Field labels of table rows ("Owner: Ispaneth.") are headers, not names.
+        labels = set(re.findall(r"([A-Za-z][A-Za-z0-9]*)\s*:", text))
+        for i, w in enumerate(words(text)):
+            if not w[0].isupper() or w.lower() in FUNCTION_WORDS or w in labels:
+                continue
+            if i in starts and w.lower() in self.common:
+                continue
+            found.add(w)
+        return found
+
+    def invented(self, text: str) -> set[str]:
+        """Capitalised words of `text` the corpus never uses in any case."""
+        return {
+            w for w in words(text) if w[0].isupper() and w.lower() not in FUNCTION_WORDS and w.lower() not in self.lower
+        }
+
+
+class WorkedExamples:
+    """A template's worked examples, to recognise the model repeating them.
+
+    Args:
+        examples: the example statements of the template.
+        vocabulary: the corpus vocabulary; example names the corpus lacks give an echo away.
+    """
+
+    def __init__(self, examples: Iterable[str], vocabulary: CorpusVocabulary):
+        examples = [e for e in examples if e.strip()]
+        self.sets = [token_set(e) for e in examples]
+        self.names = {n for e in examples for n in vocabulary.invented(e)}
+
+    def echoed_by(self, statement: str) -> bool:
+        tokens = token_set(statement)
+        return bool(self.names & set(words(statement))) or any(
+            jaccard(tokens, e) >= NEAR_DUPLICATE_JACCARD for e in self.sets
+        )
+
+
+class StatementFilter:
+    """Decides, statement by statement, what to keep; remembers what was kept to drop repeats.
+
+    Args:
+        vocabulary: the corpus vocabulary (names, ordinary words).
+        corpus_sentences: every corpus sentence; restating one verbatim is a copy.
+        single_source: the source is one sentence (local augmentation): a statement must keep
+            every name of it and add none from elsewhere, for a swapped or dropped entity makes
+            a restatement false. Global inferences link documents, so other names are their point.
+    """
+
+    def __init__(self, vocabulary: CorpusVocabulary, corpus_sentences: Iterable[str], single_source: bool = False):
+        self.vocabulary = vocabulary
+        self.single_source = single_source
+        corpus_sentences = list(corpus_sentences)
+        self.corpus_exact = {normalise(s) for s in corpus_sentences}
+        self.corpus_sets = {token_set(s) for s in corpus_sentences}
+        self.kept_exact: set[str] = set()
+        self.kept_sets: list[frozenset[str]] = []
+
+    def remember(self, statement: str) -> None:
+        """Count an already stored statement as kept (so a resumed run does not repeat it)."""
+        self.kept_exact.add(normalise(statement))
+        self.kept_sets.append(token_set(statement))
+
+    def reason_to_drop(self, statement: str, source: str, examples: WorkedExamples | None = None) -> str | None:
+        """Why `statement` (written about `source`) should be dropped, or None to keep it."""
+        n_words = len(words(statement))
+        if n_words == 0:
+            return "empty"
+        if n_words < MIN_WORDS:
+            return "too_short"
+        if n_words > MAX_WORDS:
+            return "too_long"
+        if not statement.rstrip("\"')”’").endswith((".", "!", "?")):
+            return "incomplete"
+        norm, tokens = normalise(statement), token_set(statement)
+        # The same words in another order is a copy too: for a relation it is usually the source
+        # with its two entities swapped, which states something false. So is the source with a
+        # clause added ("X is used for Y, and ...").
+        copied = bool(normalise(source)) and f" {normalise(source)} " in f" {norm} "
+        if copied or tokens == token_set(source) or norm in self.corpus_exact or tokens in self.corpus_sets:
+            return "copy"
+        if examples is not None and examples.echoed_by(statement):
+            return "example_echo"
+        if self.vocabulary.invented(statement):
+            return "invented_names"
+        said, names, source_names = set(words(statement)), self.vocabulary.names(statement), self.vocabulary.names(source)
+        if self.single_source and names - set(words(source)):
+            return "foreign_names"
+        if source_names and not source_names & said:
+            return "lost_names"
+        if self.single_source and source_names - said:
+            return "missing_names"
+        if len(names) == 1 and len(source_names) > 1 and sum(w in names for w in words(statement)) > 1:
+            return "self_relation"  # "the Osk tool is faster than the Osk tool"
+        if _THAN.search(statement) and not _THAN.search(source):
+            return "invented_comparison"  # small models carry "X is older than Y" over from elsewhere
+        if not comparison_consistent(statement, source, names | source_names):
+            return "wrong_comparison"
+        # A link between names the corpus never brings within two steps of each other is made up.
+        if any(not self.vocabulary.linked(a, b) for a in names for b in names if a < b):
+            return "unlinked_names"
+        if norm in self.kept_exact:
+            return "duplicate"
+        if any(tokens == k or jaccard(tokens, k) >= NEAR_DUPLICATE_JACCARD for k in self.kept_sets):
+            return "near_duplicate"
+        return None
+
+    def keep(
+        self, statements: Iterable[str], source: str, examples: WorkedExamples | None = None
+    ) -> tuple[list[str], Counter[str]]:
+        """The statements worth keeping, in order, and the count of the others by reason."""
+        kept, dropped = [], Counter()
+        for statement in statements:
+            reason = self.reason_to_drop(statement, source, examples)
+            if reason is None:
+                self.remember(statement)
+                kept.append(statement)
+            else:
+                dropped[reason] += 1
+        return kept, dropped

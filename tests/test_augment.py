@@ -1,0 +1,396 @@
+"""Augmentation: parsing, filters, provenance, export, resume, staleness, dry run, CLI, a real kill."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import pytest
+from typer.testing import CliRunner
+
+from adaptdocs.augment import augment, corpus_windows, linked_facts, worked_examples
+from adaptdocs.augment_filters import CorpusVocabulary, StatementFilter, WorkedExamples, split_statements
+from adaptdocs.cli import app
+from adaptdocs.config import AugmentConfig
+from adaptdocs.models.base import Model, ModelInfo, Usage
+from adaptdocs.templates import load_template
+from adaptdocs.workspace import Workspace
+
+DOCS = {
+    "tools.md": [
+        "The Plosk tool is owned by the Mubadra team.",
+        "The Osk tool is faster than the Lagle tool.",
+        "Tool: Krimbo. Owner: Ispaneth.",
+    ],
+    "teams.md": [
+        "The Mubadra team sits in the Vostra building.",
+        "Every data tool is reviewed by the security board.",
+    ],
+}
+
+
+class FakeModel(Model):
+    """A scripted model: answers each prompt with `respond(prefix, prompt)`; records every call."""
+
+    def __init__(self, respond: Callable[[str, str], str] | None = None, context_length: int = 8192):
+        self.respond = respond or (lambda prefix, prompt: "")
+        self.info = ModelInfo("fake", "test", 1, "fp32", "cpu", context_length, False)
+        self.calls: list[dict] = []
+
+    def generate(self, prompts: Sequence[str], *, prefix: str = "", max_new_tokens: int = 64, temperature: float = 0.0,
+                 seed: int = 0, stop: Sequence[str] = (), batch_size: int = 16, reporter=None):
+        self.calls.append({"prefix": prefix, "prompts": list(prompts), "stop": list(stop)})
+        texts = [self.respond(prefix, p) for p in prompts]
+        usage = Usage(prompt_tokens=sum(self.count_tokens(p) for p in prompts),
+                      cached_tokens=self.count_tokens(prefix) * len(prompts),
+                      generated_tokens=sum(self.count_tokens(t) for t in texts), seconds=0.01)
+        return texts, usage
+
+    def loglikelihood(self, requests, *, prefix="", batch_size=32, reporter=None):
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    @property
+    def prompts(self) -> list[str]:
+        return [c["prefix"] + p for c in self.calls for p in c["prompts"]]
+
+
+def add_document(ws: Workspace, relpath: str, sentences: list[str]) -> str:
+    text = " ".join(sentences)
+    doc_id = hashlib.sha256(text.encode()).hexdigest()
+    ws.store.replace_document(
+        {"id": doc_id, "path": f"/docs/{relpath}", "relpath": relpath, "root": "/docs", "format": "md",
+         "bytes": len(text), "mtime": 0.0, "n_elements": 1, "n_sentences": len(sentences), "ingested_at": "now"},
+        [{"id": f"{doc_id}:e0", "document_id": doc_id, "ord": 0, "type": "NarrativeText", "text": text,
+          "page": None, "heading_path": "", "html": None}],
+        [{"id": f"{doc_id}:s{i}", "document_id": doc_id, "element_id": f"{doc_id}:e0", "ord": i, "text": s,
+          "context": None} for i, s in enumerate(sentences)],
+    )
+    return doc_id
+
+
+@pytest.fixture
+def ws(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    for relpath, sentences in DOCS.items():
+        add_document(ws, relpath, sentences)
+    return ws
+
+
+def reverse_or_echo(prefix: str, prompt: str) -> str:
+    """Reversals for the ownership sentence, and a copy of the input for every other prompt."""
+    line = prompt.strip().splitlines()[0]
+    if "Plosk tool is owned" in line and prompt.rstrip().endswith("Reversed:"):
+        return " The Mubadra team owns the Plosk tool.\n"
+    return " " + line.split(":", 1)[-1].strip()
+
+
+def local(**kw) -> AugmentConfig:
+    return AugmentConfig(strategy="local", **kw)
+
+
+# -- parsing and filters ------------------------------------------------------------
+
+
+def test_split_statements_strips_bullets_and_splits_sentences():
+    out = "- The A tool is big. The B tool is small.\n2. The C tool is new!\n\n* trailing fragment"
+    assert split_statements(out) == ["The A tool is big.", "The B tool is small.", "The C tool is new!", "trailing fragment"]
+
+
+CORPUS = [s for sentences in DOCS.values() for s in sentences]
+
+
+@pytest.mark.parametrize(
+    "statement, reason",
+    [
+        ("", "empty"),
+        ("Plosk is owned.", "too_short"),
+        (("The Plosk tool is owned by the Mubadra team " * 8).strip() + ".", "too_long"),
+        ("The Mubadra team owns the Plosk", "incomplete"),
+        ("the plosk tool is owned by the mubadra team.", "copy"),
+        ("The Mubadra tool is owned by the Plosk team.", "copy"),  # same words, entities swapped
+        ("The Mubadra team sits in the Vostra building.", "copy"),  # another corpus sentence
+        ("The Brannic team owns the Zelkor tool.", "example_echo"),
+        ("The Mubadra team owns the Zorbly tool.", "invented_names"),
+        ("The team owns the tool named in the catalogue.", "lost_names"),
+        ("The Mubadra team owns the Lagle tool.", "foreign_names"),
+        ("The Mubadra team owns the tool.", "missing_names"),
+        ("The Plosk tool is owned by the Mubadra team, and it is new.", "copy"),
+        ("The Mubadra team is the owner of the Plosk tool.", None),
+    ],
+)
+def test_filter_reasons(statement, reason):
+    vocabulary = CorpusVocabulary(CORPUS)
+    filt = StatementFilter(vocabulary, CORPUS, single_source=True)
+    examples = WorkedExamples(worked_examples(load_template("augment_reverse")), vocabulary)
+    assert filt.reason_to_drop(statement, CORPUS[0], examples) == reason
+
+
+def test_filter_duplicates_and_near_duplicates():
+    filt = StatementFilter(CorpusVocabulary(CORPUS), CORPUS)
+    kept, dropped = filt.keep(
+        [
+            "The Mubadra team owns the Plosk tool.",
+            "The Mubadra team owns the Plosk tool!",
+            "The Plosk tool the Mubadra team owns.",
+            "Mubadra, as a team, owns the Plosk tool today.",
+        ],
+        CORPUS[0],
+    )
+    assert kept == ["The Mubadra team owns the Plosk tool.", "Mubadra, as a team, owns the Plosk tool today."]
+    assert dropped == {"duplicate": 1, "near_duplicate": 1}
+
+
+def test_unlinked_names_are_dropped_for_global_statements():
+    vocabulary = CorpusVocabulary(CORPUS)
+    filt = StatementFilter(vocabulary, CORPUS)
+    source = " ".join(DOCS["teams.md"])
+    assert filt.reason_to_drop("The Plosk tool is owned by a team in the Vostra building.", source) is None
+    assert filt.reason_to_drop("The Mubadra team owns the Krimbo tool.", source) == "unlinked_names"
+    assert filt.reason_to_drop("The Mubadra team is larger than the Mubadra team.", source) == "self_relation"
+    assert filt.reason_to_drop("The Plosk tool is older than the Vostra building.", source) == "invented_comparison"
+
+
+@pytest.mark.parametrize(
+    "statement, reason",
+    [
+        ("The Lagle tool is slower than the Osk tool.", None),
+        ("The Lagle tool is faster than the Osk tool.", "copy"),
+        ("The Lagle tool is older than the Osk tool.", "wrong_comparison"),
+        ("The Osk tool is slower than the Lagle tool.", "wrong_comparison"),
+        ("The Osk tool runs faster than the Lagle tool does.", None),
+    ],
+)
+def test_comparisons_must_flip_with_their_names(statement, reason):
+    filt = StatementFilter(CorpusVocabulary(CORPUS), CORPUS, single_source=True)
+    assert filt.reason_to_drop(statement, CORPUS[1]) == reason
+
+
+def test_names_ignore_sentence_initial_common_words():
+    vocabulary = CorpusVocabulary(CORPUS)
+    assert vocabulary.names("Tool: Krimbo. Owner: Ispaneth.") == {"Krimbo", "Ispaneth"}
+    assert vocabulary.names("Every data tool is reviewed by the security board.") == set()
+    assert vocabulary.invented("Therefore the Plosk tool is reviewed.") == set()
+
+
+def test_templates_use_no_sample_corpus_names():
+    """The worked examples must be generic: none of the sample corpus's names."""
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parent.parent / "sample_corpus" / "facts.jsonl"
+    if not corpus.exists():
+        pytest.skip("no sample corpus")
+    names = set()
+    for line in corpus.read_text().splitlines():
+        fact = json.loads(line)
+        names |= {w for w in f"{fact['subject']} {fact['object']}".split() if w[:1].isupper()}
+    for name in ("augment_rephrase", "augment_reverse", "augment_reverse_comparison", "augment_infer", "augment_global"):
+        text = load_template(name).text
+        assert not {n for n in names if f" {n} " in text or f" {n}." in text}, name
+
+
+# -- flow, provenance, export ------------------------------------------------------------
+
+
+def test_local_keeps_reversal_with_provenance_and_exports(ws):
+    model = FakeModel(reverse_or_echo)
+    summary = augment(ws, local(), model=model)
+    data = summary.as_dict()["strategies"]["local"]
+    assert data["items"]["done"] == 5 * 3
+    assert data["kept"] == {"augment_infer": 0, "augment_rephrase": 0, "augment_reverse": 1,
+                            "augment_reverse_comparison": 0}
+    assert data["dropped"]["copy"] >= 10
+    [row] = ws.store.examples("local")
+    assert row["text"] == "The Mubadra team owns the Plosk tool."
+    assert row["template"] == "augment_reverse" and row["model"] == "fake" and row["seed"] == 0
+    sentence = ws.store.sentences()[[s.text for s in ws.store.sentences()].index(CORPUS[0])]
+    assert json.loads(row["source_sentence_ids"]) == [sentence.id]
+    assert json.loads(row["source_document_ids"]) == [sentence.document_id]
+    assert json.loads(row["settings"])["temperature"] == 0.0
+    # The few-shot examples are the shared prefix, and every prompt stops at the line end.
+    assert all(c["prefix"].startswith(("Each fact", "Each comparison", "From each")) for c in model.calls)
+    assert all(c["stop"] == ["\n"] for c in model.calls)
+
+    import datasets
+
+    export = data["export"]
+    loaded = datasets.load_dataset("json", data_files=export, split="train")
+    assert loaded[0]["text"] == "The Mubadra team owns the Plosk tool."
+    assert loaded[0]["source_ids"] == [sentence.id]
+    assert set(loaded.column_names) >= {"text", "strategy", "template", "source_ids", "model", "source_document_ids"}
+
+
+def test_resume_skips_done_items_and_limit(ws):
+    first = FakeModel(reverse_or_echo)
+    s1 = augment(ws, local(limit=4), model=first).strategies["local"]
+    assert (s1.done, s1.left_by_limit) == (4, 11)
+    second = FakeModel(reverse_or_echo)
+    s2 = augment(ws, local(), model=second).strategies["local"]
+    assert (s2.done, s2.skipped) == (11, 4)
+    assert len(second.prompts) == 11
+    assert not set(second.prompts) & set(first.prompts)
+    third = FakeModel(reverse_or_echo)
+    s3 = augment(ws, local(), model=third).strategies["local"]
+    assert (s3.done, s3.skipped, third.calls) == (0, 15, [])
+    assert len(ws.store.examples("local")) == 1
+
+
+def test_changed_document_redoes_only_its_items(ws):
+    augment(ws, AugmentConfig(strategy="both"), model=FakeModel(reverse_or_echo))
+    ws.store.delete_document("/docs/teams.md")
+    add_document(ws, "teams.md", ["The Mubadra team sits in the Orsk building."])
+    model = FakeModel(reverse_or_echo)
+    summary = augment(ws, AugmentConfig(strategy="both"), model=model)
+    loc, glob = summary.strategies["local"], summary.strategies["global"]
+    assert (loc.stale_removed, loc.done, loc.skipped) == (6, 3, 9)
+    # Global items depend on the whole corpus: every one is stale.
+    assert (glob.stale_removed, glob.done, glob.skipped) == (2, 2, 0)
+    assert len(ws.store.augment_items("local")) == 12
+
+
+def test_dry_run_changes_nothing(ws):
+    model = FakeModel(reverse_or_echo)
+    before = ws.store.counts()
+    summary = augment(ws, AugmentConfig(strategy="both", dry_run=True, limit=2), model=model)
+    assert model.calls == []
+    assert ws.store.counts() == before and ws.store.runs() == [] and not ws.exports_dir.exists()
+    assert len(summary.prompts) == 4
+    p = summary.prompts[0]
+    assert (p.prefix + p.prompt).endswith(f"Fact: {ws.store.sentences()[0].text}\nRephrased:")
+    assert p.prompt_tokens == len(p.prompt.split()) and p.prefix_tokens > 50
+    g = summary.prompts[2]
+    assert "Document: teams.md" in g.prefix and "Document: tools.md" in g.prefix
+    assert g.prompt == (f"Fact: {DOCS['teams.md'][0]}\nLinked fact: {DOCS['tools.md'][0]}\nTogether:")
+
+
+def test_global_prefix_is_the_corpus_and_linked_facts_are_joined(ws):
+    def join(prefix, prompt):
+        if "Plosk" in prompt.splitlines()[0]:
+            return " The Plosk tool is owned by a team that sits in the Vostra building. Plosk tools."
+        return " The Mubadra team, which owns the Plosk tool, sits in the Vostra building."
+
+    model = FakeModel(join)
+    summary = augment(ws, AugmentConfig(strategy="global"), model=model)
+    s = summary.strategies["global"]
+    assert s.windows == 1 and s.done == 2
+    assert len(model.calls) == 1 and len(model.calls[0]["prompts"]) == 2
+    assert all(sentence in model.calls[0]["prefix"] for sentence in CORPUS)
+    rows = {r["text"]: r for r in ws.store.examples("global")}
+    assert sorted(rows) == [
+        "The Mubadra team, which owns the Plosk tool, sits in the Vostra building.",
+        "The Plosk tool is owned by a team that sits in the Vostra building.",
+    ]
+    assert s.dropped == {"too_short": 1}
+    by_text = {x.text: x for x in ws.store.sentences()}
+    row = rows["The Plosk tool is owned by a team that sits in the Vostra building."]
+    fact, linked = by_text[DOCS["tools.md"][0]], by_text[DOCS["teams.md"][0]]
+    assert json.loads(row["source_sentence_ids"]) == [fact.id, linked.id]
+    assert json.loads(row["source_document_ids"]) == [fact.document_id, linked.document_id]
+    assert ws.store.augment_items("global")[0]["corpus_hash"] == ws.store.corpus_hash()
+
+
+def test_linked_facts_chains_and_aggregations():
+    from adaptdocs.store import Sentence
+
+    texts = [("a", "Plosk is used for billing."), ("a", "Plosk belongs to Mubadra."),
+             ("b", "Mubadra sits in Vostra."), ("b", "Tavrune is used for billing."), ("b", "Zabu runs Quoll.")]
+    sentences = [Sentence(f"s{i}", doc, "e", i, text) for i, (doc, text) in enumerate(texts)]
+    vocabulary = CorpusVocabulary(t for _, t in texts)
+    pairs = [(f.text, o.text) for f, o in linked_facts("a", sentences, vocabulary)]
+    assert pairs == [("Plosk belongs to Mubadra.", "Mubadra sits in Vostra."),
+                     ("Plosk is used for billing.", "Tavrune is used for billing.")]
+
+
+def test_global_windows_when_corpus_does_not_fit(ws):
+    add_document(ws, "other.md", ["The Zabu cluster runs the Quoll job every night for the Terrin group."])
+    logs = []
+
+    class Log:
+        start = advance = finish = lambda *a, **k: None
+
+        def log(self, message):
+            logs.append(message)
+
+    model = FakeModel(lambda prefix, prompt: "", context_length=260)
+    summary = augment(ws, AugmentConfig(strategy="global"), reporter=Log(), model=model)
+    assert summary.strategies["global"].windows > 1
+    assert any("windows" in m for m in logs)
+    assert summary.strategies["global"].done == 3
+
+
+def test_corpus_windows_group_documents_by_shared_names():
+    from adaptdocs.store import Document
+
+    docs = [Document(str(i), "", f"{i}.md", "md", t) for i, t in enumerate(
+        ["Plosk belongs to Mubadra.", "Zabu runs Quoll.", "Mubadra sits in Vostra.", "Quoll is a job."])]
+    vocabulary = CorpusVocabulary(d.text for d in docs)
+    windows = corpus_windows(docs, {d.id: 10 for d in docs}, 20, vocabulary)
+    assert windows == [["0", "2"], ["1", "3"]]
+
+
+# -- CLI --------------------------------------------------------------------------------
+
+
+def test_cli_dry_run_and_json(ws, monkeypatch):
+    import adaptdocs.augment as augment_module
+
+    monkeypatch.setattr(augment_module._ModelOnDemand, "get", lambda self: FakeModel(reverse_or_echo))
+    runner = CliRunner()
+    result = runner.invoke(app, ["augment", "-w", str(ws.root), "--strategy", "local", "--limit", "1", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "Reversed:" not in result.output  # only the first item: the rephrasing of the first sentence
+    assert "Rephrased:" in result.output and "nothing was changed" in result.output
+    result = runner.invoke(app, ["augment", "-w", str(ws.root), "--strategy", "local", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["strategies"]["local"]["kept"]["augment_reverse"] == 1
+    assert data["exports"]["local"].endswith("augmented-local.jsonl")
+
+
+# -- real model paths ------------------------------------------------------------------
+
+
+def test_kill_and_resume_with_a_real_process(tmp_path, tiny_model_dir):
+    ws = Workspace(tmp_path / "ws")
+    for i in range(12):
+        add_document(ws, f"doc{i:02}.md", [f"The Tool{i} tool is owned by the Team{i} team.",
+                                           f"The Team{i} team sits in the Building{i} building."])
+    command = [sys.executable, "-m", "adaptdocs", "augment", "--strategy", "local", "--model", str(tiny_model_dir),
+               "--quantize", "fp32", "--batch-size", "2", "-w", str(ws.root)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(ws.store.done_item_keys()) < 6:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = ws.store.done_item_keys()
+    assert 6 <= len(done_before) < 72, "the run finished before the kill, or never started"
+    examples_before = {r["id"] for r in ws.store.examples("local")}
+
+    result = subprocess.run(command + ["--json"], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)["strategies"]["local"]
+    assert data["items"]["skipped"] == len(done_before)
+    assert data["items"]["done"] == 72 - len(done_before)
+    assert done_before <= ws.store.done_item_keys() and len(ws.store.done_item_keys()) == 72
+    rows = ws.store.examples("local")
+    assert examples_before <= {r["id"] for r in rows}
+    assert len({r["text"] for r in rows}) == len(rows)
+
+
+@pytest.mark.slow
+def test_default_model_writes_a_simple_reversal(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    add_document(ws, "tools.md", ["The Kotrizo tool is owned by the Mubadra team."])
+    augment(ws, AugmentConfig(strategy="local", batch_size=4))
+    # Whichever template writes it first keeps it; the others' copies count as duplicates.
+    assert "The Mubadra team owns the Kotrizo tool." in {r["text"] for r in ws.store.examples("local")}
