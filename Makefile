@@ -28,6 +28,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 demo: install
 	$(BIN)/adaptdocs ingest sample_corpus/docs -w $(DEMO_WORKSPACE)
+	$(BIN)/adaptdocs compare --questions sample_corpus/questions.jsonl -w $(DEMO_WORKSPACE)
 	$(BIN)/adaptdocs status -w $(DEMO_WORKSPACE)
 
 test: install-test

@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .config import TrainConfig
 from .errors import AdaptdocsError
 
 app = typer.Typer(
@@ -146,12 +147,16 @@ def ingest(
         out.print(
             _table(
                 "Ingest",
-                [(k, data[k]) for k in ("ingested", "unchanged", "skipped", "failed", "removed", "elements", "sentences")],
+                [(k, data[k]) for k in ("ingested", "unchanged", "skipped", "failed", "removed", "disappeared",
+                                        "elements", "sentences")],
                 ("", "count"),
             )
         )
         for problem in data["problems"]:
-            out.print(f"[yellow]{problem['path']}[/]: {problem['error']} ({problem['hint']})", highlight=False)
+            out.print(f"[yellow]{problem['kind']}[/] {problem['path']}: {problem['error']} ({problem['hint']})",
+                      highlight=False)
+        for path in data["files"]["disappeared"]:
+            out.print(f"[yellow]disappeared[/] {path} (rerun with --prune to remove it)", highlight=False)
     raise typer.Exit(summary.exit_code(strict))
 
 
@@ -179,6 +184,239 @@ def status(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False):
         out.print(_table("Adapters", rows, ("training set", "steps", "final loss", "state")))
     if data["reports"]:
         out.print(f"Reports: {len(data['reports'])}, latest {data['reports'][-1]}")
+
+
+@app.command()
+def models(model: ModelOpt = None, quantize: QuantizeOpt = "auto", device: DeviceOpt = "auto", as_json: JsonOpt = False):
+    """Resolve and load a model; show where it came from, its size, precision and why.
+
+    Example: adaptdocs models --model ./my-model --quantize nf4
+    """
+    from .models.loading import load_pretrained
+
+    reporter = RichReporter(console)
+    _, _, info = load_pretrained(model, quantize=quantize, device=device, reporter=reporter)
+    data = info.as_dict()
+    if as_json:
+        _print_json(data)
+        return
+    rows = [
+        ("name", info.name),
+        ("source", info.source),
+        ("parameters", f"{info.parameters / 1e6:.1f} M"),
+        ("precision", info.dtype),
+        ("device", info.device),
+        ("context length", info.context_length),
+        ("chat template", "yes" if info.has_chat_template else "no"),
+        ("why this precision", info.reason),
+    ]
+    out.print(_table("Model", rows, ("", "")))
+
+
+@app.command()
+def augment(
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    strategy: Annotated[str, typer.Option(help="local | global | both.")] = "both",
+    model: ModelOpt = None,
+    quantize: QuantizeOpt = "auto",
+    device: DeviceOpt = "auto",
+    limit: Annotated[Optional[int], typer.Option(help="Do at most this many items per strategy.")] = None,
+    samples: Annotated[int, typer.Option(help="Samples per prompt (above 1 needs --temperature).")] = 1,
+    temperature: Annotated[float, typer.Option(help="0 is greedy.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 16,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the prompts and token counts; change nothing.")] = False,
+    as_json: JsonOpt = False,
+):
+    """Have the model write rephrasings, reversals and cross-document inferences of the corpus.
+
+    Finished items are kept: rerunning continues where a run stopped. Exports
+    <workspace>/exports/augmented-<strategy>.jsonl.
+
+    Example: adaptdocs augment --strategy both -w ./.adaptdocs
+    """
+    from .augment import augment as run_augment
+    from .config import AugmentConfig, ModelConfig
+
+    config = AugmentConfig(
+        strategy=strategy, model=ModelConfig(model, quantize, device), limit=limit, samples=samples,
+        temperature=temperature, seed=seed, batch_size=batch_size, dry_run=dry_run,
+    )
+    ws = _workspace(workspace)
+    reporter = RichReporter(console)
+    try:
+        summary = run_augment(ws, config, reporter)
+    finally:
+        reporter.finish()
+    data = summary.as_dict()
+    if as_json:
+        _print_json(data)
+        return
+    if dry_run:
+        shown_prefix = None
+        for p in summary.prompts:
+            if p.prefix != shown_prefix:
+                out.rule(f"shared prefix ({p.prefix_tokens} tokens, encoded once)")
+                out.print(p.prefix, markup=False, highlight=False)
+                shown_prefix = p.prefix
+            out.rule(f"{p.strategy} · {p.template} · {', '.join(p.source_ids)} · {p.prompt_tokens} tokens")
+            out.print(p.prompt, markup=False, highlight=False)
+        total = sum(p.prompt_tokens for p in summary.prompts) + sum({p.prefix: p.prefix_tokens for p in summary.prompts}.values())
+        out.print(f"Dry run: {len(summary.prompts)} prompts, {total} prompt tokens; nothing was changed.")
+        return
+    for name, s in data["strategies"].items():
+        items = s["items"]
+        out.print(
+            f"[bold]{name}[/]: {items['done']} items done, {items['skipped']} already done, "
+            f"{items['stale_removed']} stale removed, {items['superseded_removed']} superseded removed"
+            + (f", {items['left_by_limit']} left by --limit" if items["left_by_limit"] else "")
+            + (f"; {s['windows']} corpus windows" if s["windows"] > 1 else "")
+        )
+        out.print(_table(f"{name}: kept per template", sorted(s["kept"].items()), ("template", "kept")))
+        if s["dropped"]:
+            out.print(_table(f"{name}: dropped per reason", sorted(s["dropped"].items()), ("reason", "dropped")))
+        tokens = s["tokens"]
+        out.print(
+            _table(
+                f"{name}: cost",
+                [("prompt tokens", tokens["prompt"]), ("cached tokens", tokens["cached"]),
+                 ("generated tokens", tokens["generated"]), ("seconds", s["seconds"]),
+                 ("examples stored", s["examples_total"])],
+                ("", "value"),
+            )
+        )
+        if s["export"]:
+            out.print(f"Exported {s['export']}", highlight=False)
+
+
+@app.command()
+def compare(
+    questions: Annotated[Path, typer.Option("--questions", "-q", help="Question set (JSONL, see design.md).")],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    conditions: Annotated[
+        str, typer.Option(help="Comma list of base, icl, ft-plain, ft-local, ft-global, ft-both.")
+    ] = "base,icl,ft-plain,ft-local,ft-global,ft-both",
+    model: ModelOpt = None,
+    quantize: QuantizeOpt = "auto",
+    device: DeviceOpt = "auto",
+    no_train: Annotated[bool, typer.Option("--no-train", help="Use existing adapters only; skip conditions without one.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and of augment/train runs started here.")] = 0,
+    strict: Annotated[bool, typer.Option(help="Exit 1 at the first malformed question line.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Sequences scored together.")] = 32,
+    as_json: JsonOpt = False,
+):
+    """Evaluate base, icl and fine-tuned conditions per question kind, running missing augment/train first.
+
+    Example: adaptdocs compare --questions sample_corpus/questions.jsonl --conditions base,icl,ft-plain
+    """
+    from .compare import compare as run_compare
+    from .config import AugmentConfig, CompareConfig, ModelConfig
+    from .report import format_cell, kinds_of
+
+    model_config = ModelConfig(model=model, quantize=quantize, device=device)
+    config = CompareConfig(
+        questions=str(questions), conditions=conditions, model=model_config, no_train=no_train, seed=seed,
+        strict=strict, batch_size=batch_size, augment=AugmentConfig(model=model_config, seed=seed),
+    )
+    ws = _workspace(workspace)
+    reporter = RichReporter(console)
+    try:
+        report = run_compare(ws, config, reporter)
+    finally:
+        reporter.finish()
+    data = report.data
+    if as_json:
+        _print_json({**data, "report_path": str(report.path)})
+        return
+    kinds = kinds_of(data)
+    rows = [
+        (name, *[f"{format_cell(c['by_kind'].get(k))} n={c['by_kind'][k]['n']}" if k in c["by_kind"] else "–" for k in kinds],
+         f"{format_cell(c)} n={c['n']}")
+        for name, c in data["conditions"].items()
+    ]
+    if data.get("chance"):
+        rows.append(("chance", *[f"{data['chance']['by_kind'].get(k, 0):.2f}" for k in kinds], f"{data['chance']['overall']:.2f}"))
+    out.print(_table(f"Accuracy [95% CI] — {data['model']}", rows, ("condition", *kinds, "overall")))
+    cost_rows = []
+    for name, c in data["conditions"].items():
+        k = c["cost"]
+        be = data["break_even_queries"].get(f"{name}_vs_icl", "")
+        cost_rows.append((
+            name, f"{k['prompt_tokens_per_query']:,.0f}", f"{k['seconds_per_query']:.3f}", f"{k['augment_tokens']:,}",
+            f"{k['train_tokens']:,}", f"{k['augment_seconds'] + k['train_seconds']:.0f}", "never" if be is None else be,
+        ))
+    out.print(_table("Cost", cost_rows, ("condition", "prompt tok/query", "s/query", "augment tok", "train tok",
+                                          "one-time s", "break-even queries vs icl")))
+    for note in data["notes"][:-1]:
+        out.print(f"[dim]{note}[/]", highlight=False)
+    for warning in data["warnings"]:
+        out.print(f"[yellow]warning[/] {warning}", highlight=False)
+    out.print(f"Report: [bold]{report.path}[/] (report.md, report.html, report.json)")
+
+
+TRAIN_DEFAULTS = TrainConfig()  # the defaults live in config.py, with their reasons
+
+
+@app.command()
+def train(
+    data: Annotated[str, typer.Option(help="Training set: plain | local | global | both.")] = "plain",
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    model: ModelOpt = None,
+    quantize: QuantizeOpt = "auto",
+    device: DeviceOpt = "auto",
+    epochs: Annotated[int, typer.Option(help="Passes over the training set.")] = TRAIN_DEFAULTS.epochs,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many optimizer steps.")] = None,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = TRAIN_DEFAULTS.lr,
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = TRAIN_DEFAULTS.rank,
+    alpha: Annotated[float, typer.Option(help="LoRA alpha (the update is scaled by alpha / rank).")] = TRAIN_DEFAULTS.alpha,
+    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = TRAIN_DEFAULTS.dropout,
+    target_modules: Annotated[str, typer.Option(help="all-linear, or a comma list such as q_proj,v_proj.")] = TRAIN_DEFAULTS.target_modules,
+    batch_size: Annotated[int, typer.Option(help="Packed rows per micro-batch.")] = TRAIN_DEFAULTS.batch_size,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = TRAIN_DEFAULTS.grad_accum,
+    seq_len: Annotated[int, typer.Option(help="Tokens per packed row.")] = TRAIN_DEFAULTS.seq_len,
+    seed: Annotated[int, typer.Option(help="Seed of the LoRA initialisation, data order and dropout.")] = TRAIN_DEFAULTS.seed,
+    split: Annotated[str, typer.Option(help="independent | cumulative | document (how the corpus becomes examples).")] = TRAIN_DEFAULTS.split,
+    checkpoint_every: Annotated[int, typer.Option(help="Optimizer steps between checkpoints.")] = TRAIN_DEFAULTS.checkpoint_every,
+    as_json: JsonOpt = False,
+):
+    """Fine-tune a LoRA adapter (QLoRA with --quantize nf4) on the corpus, plus augmented examples.
+
+    Writes <workspace>/adapters/<data>/: a PEFT adapter with adaptdocs.json and loss.png.
+
+    A current adapter is not trained again; after a kill or Ctrl-C, rerunning resumes.
+
+    Example: adaptdocs train --data both -w ./.adaptdocs
+    """
+    from .config import ModelConfig
+    from .train import train as run_train
+
+    config = TrainConfig(
+        data=data, model=ModelConfig(model, quantize, device), epochs=epochs, max_steps=max_steps, lr=lr, rank=rank,
+        alpha=alpha, dropout=dropout, target_modules=target_modules, batch_size=batch_size, grad_accum=grad_accum,
+        seq_len=seq_len, seed=seed, split=split, checkpoint_every=checkpoint_every,
+    )
+    ws = _workspace(workspace)
+    reporter = RichReporter(console)
+    try:
+        result = run_train(ws, config, reporter)
+    finally:
+        reporter.finish()
+    summary = result.as_dict()
+    if as_json:
+        _print_json({k: v for k, v in summary.items() if k != "loss_curve"})
+        return
+    rows = [
+        ("state", "already current, not trained again" if result.skipped else "trained"),
+        ("steps", result.steps),
+        ("final loss", result.final_loss),
+        ("tokens", f"{result.train_tokens:,}"),
+        ("seconds", f"{result.train_seconds:.1f}"),
+        ("tokens/s", f"{result.tokens_per_second:.0f}"),
+        ("adapter", result.adapter_dir),
+    ]
+    if result.resumed_from_step:
+        rows.insert(1, ("resumed from step", result.resumed_from_step))
+    out.print(_table(f"Train {data}", rows, ("", "")))
 
 
 def main() -> None:

@@ -75,5 +75,93 @@ class AugmentConfig:
         return STRATEGIES if self.strategy == "both" else (self.strategy,)
 
 
+@dataclass
+class CompareConfig:
+    questions: str = ""  # the question set (JSONL, design.md's schema)
+    conditions: tuple[str, ...] = CONDITIONS
+    model: ModelConfig = field(default_factory=ModelConfig)
+    # Use the adapters that exist; a condition whose adapter is missing is skipped with a warning.
+    no_train: bool = False
+    # Bootstrap resampling seed (and passed to augment/train runs compare starts).
+    seed: int = 0
+    # Stop at the first malformed question line instead of skipping it.
+    strict: bool = False
+    # Sequences scored together; 32 × ~64 tokens keeps a 135M model's forward near peak on 2 cores.
+    batch_size: int = 32
+    # When the corpus does not fit the context, each icl question gets this many tokens of BM25-ranked
+    # passages at most: nothing is shared across questions then, so every question pays them.
+    retrieval_tokens: int = 1024
+    # Settings for the augment and train runs compare starts (strategy/data are set per condition).
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig | None = None  # None: TrainConfig's defaults, with this model and seed
+
+    def __post_init__(self) -> None:
+        if isinstance(self.conditions, str):
+            self.conditions = tuple(c.strip() for c in self.conditions.split(",") if c.strip())
+        self.conditions = tuple(dict.fromkeys(self.conditions))
+        for condition in self.conditions:
+            _check(condition, CONDITIONS, "--conditions")
+        if not self.conditions:
+            raise AdaptdocsError("--conditions names no condition", f"pick from {', '.join(CONDITIONS)}")
+        if self.batch_size < 1:
+            raise AdaptdocsError("--batch-size must be at least 1")
+
+
+@dataclass
+class TrainConfig:
+    # plain | local | global | both: the corpus, plus which augmented examples.
+    data: str = "plain"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    # 8 passes teach a 135M model the sample corpus's facts (measurements.md: recall 1.0 after 8).
+    epochs: int = 8
+    # Stop after this many optimizer steps (None: run all epochs); for quick looks and tests.
+    max_steps: int | None = None
+    # Small LoRA adapters want a higher rate than full fine-tuning (the paper's 3e-4 was for a large model).
+    lr: float = 1e-3
+    # r=16 on every linear layer (~4.9M trainable for SmolLM2-135M) holds a few hundred facts.
+    rank: int = 16
+    # alpha = 2 × rank, the usual LoRA scaling; the update is scaled by alpha / rank.
+    alpha: float = 32.0
+    # No dropout: the goal is to memorise facts seen a few times each, and 0 is also faster.
+    dropout: float = 0.0
+    # all-linear (peft's name for every linear layer but the output head), or a comma list such as q_proj,v_proj.
+    target_modules: str = "all-linear"
+    # Packed rows per micro-batch: 2 × 256 tokens ≈ 25 sentences a step, enough updates on a small corpus.
+    batch_size: int = 2
+    # Micro-batches per optimizer step; raise it instead of --batch-size when memory is short.
+    grad_accum: int = 1
+    # Row length examples are packed into; sentences are ~20 tokens, documents longer ones are split.
+    seq_len: int = 256
+    seed: int = 0
+    # independent: one example per sentence, the paper's best splitting.
+    split: str = "independent"
+    # Optimizer steps between checkpoints (~30 s of CPU training with the defaults).
+    checkpoint_every: int = 25
+
+    def __post_init__(self) -> None:
+        _check(self.data, TRAINING_SETS, "--data")
+        _check(self.split, SPLITS, "--split")
+        for name in ("epochs", "rank", "batch_size", "grad_accum", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise AdaptdocsError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise AdaptdocsError("--max-steps must be at least 1")
+        if self.lr <= 0 or self.alpha <= 0:
+            raise AdaptdocsError("--lr and --alpha must be positive")
+        if not 0 <= self.dropout < 1:
+            raise AdaptdocsError("--dropout must be in [0, 1)")
+        if self.seq_len < 16:
+            raise AdaptdocsError("--seq-len must be at least 16")
+        self.target_modules = ",".join(m.strip() for m in self.target_modules.split(",") if m.strip())
+        if not self.target_modules:
+            raise AdaptdocsError("--target-modules must name at least one module", "or pass all-linear")
+
+    def hyperparameters(self) -> dict:
+        """Everything besides data and model that decides the adapter's weights."""
+        names = ("epochs", "max_steps", "lr", "rank", "alpha", "dropout", "target_modules", "batch_size",
+                 "grad_accum", "seq_len", "split", "seed")
+        return {n: getattr(self, n) for n in names}
+
+
 def to_dict(config) -> dict:
     return asdict(config)

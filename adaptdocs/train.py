@@ -1,0 +1,549 @@
+"""LoRA / QLoRA fine-tuning of a model on one training set, resumable, with its cost recorded.
+
+`train` has three phases, like a torchtune recipe: setup (training set, model, adapter, packed
+data, optimizer), the training loop (with atomic checkpoints), cleanup (the PEFT adapter directory
+with `adaptdocs.json` and `loss.png`, written atomically). Helpers sit beside it.
+
+Batching packs short examples (each `text + EOS`) into rows of `seq_len` tokens. Position ids
+restart at every example and no 2D attention mask is passed, so transformers builds a
+block-diagonal causal mask: no token attends across an example boundary. The loss counts real
+tokens only (not padding, and not an example's first token predicted from the previous example).
+
+Device placement, DDP and gradient sync go through `accelerate`, so the same function runs under
+`accelerate launch` on several GPUs; on one CPU process the Accelerator only hands things back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .config import TrainConfig, to_dict
+from .errors import AdaptdocsError
+from .progress import NullReporter, Reporter
+from .training_data import TrainingSet, build_training_set
+
+IGNORE = -100  # label of tokens the loss skips (torch cross_entropy's ignore_index)
+CHECKPOINT = ".checkpoint"
+WARMUP_FRACTION = 0.05  # a few warm-up steps keep the first Adam updates from overshooting
+MIN_LR_FRACTION = 0.1  # cosine decay to 10% of the peak rate, not to zero: late epochs still learn
+
+
+@dataclass
+class TrainResult:
+    data: str
+    adapter_dir: Path
+    skipped: bool  # the adapter was already current: nothing trained
+    steps: int
+    epochs: float
+    train_tokens: int
+    train_seconds: float
+    final_loss: float | None
+    resumed_from_step: int | None = None
+    loss_curve: list[list[float]] = field(default_factory=list)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.train_tokens / self.train_seconds if self.train_seconds else 0.0
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["adapter_dir"] = str(self.adapter_dir)
+        data["tokens_per_second"] = round(self.tokens_per_second, 1)
+        return data
+
+
+def train(ws, config: TrainConfig, reporter: Reporter = NullReporter()) -> TrainResult:
+    """Fine-tune a LoRA adapter on one training set into `<workspace>/adapters/<data>/`.
+
+    Skips the work when the adapter there was trained on the same training set (hash) with the
+    same settings. After a kill or Ctrl-C, rerunning resumes from the last checkpoint.
+
+    Args:
+        ws: the Workspace.
+        config: what to train on and how (TrainConfig).
+        reporter: progress per optimizer step (loss, tokens/s) and one-line notes.
+    """
+    ws.require_documents()
+    training_set = build_training_set(ws, config.data, config.split)
+    if not training_set.texts:
+        raise AdaptdocsError(f"training set {config.data} is empty", "ingest documents with text first")
+    out_dir = ws.adapter_dir(config.data)
+    current = current_adapter(out_dir, training_set, config)
+    if current is not None:
+        reporter.log(f"Adapter {out_dir} is current (same training set and settings): not training again.")
+        return _result_from_record(config.data, out_dir, current, skipped=True)
+
+    run_id = ws.store.start_run("train", {**to_dict(config), "training_set": training_set.sha256})
+    session = None
+    try:
+        session = _setup(ws, config, training_set, reporter)
+        _train_loop(session, reporter)
+        result = _save_adapter(session)
+    except KeyboardInterrupt:
+        ws.store.finish_run(run_id, "interrupted", {"step": session.step if session else 0})
+        if session is not None:
+            reporter.log(
+                f"Interrupted at step {session.step}; the checkpoint at step {session.checkpointed_step} stays in "
+                f"{session.checkpoint_dir}. Rerun the same command to resume."
+            )
+        raise
+    except Exception as e:
+        ws.store.finish_run(run_id, "failed", {"error": str(e)})
+        if _is_out_of_memory(e):
+            raise AdaptdocsError(
+                f"out of memory training with --batch-size {config.batch_size} and --seq-len {config.seq_len}",
+                "lower --batch-size (raise --grad-accum to keep the step size), lower --seq-len, or use --quantize nf4",
+            ) from None
+        raise
+    finally:
+        reporter.finish()
+    ws.store.finish_run(run_id, "done", result.as_dict())
+    return result
+
+
+# -- setup ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Session:
+    """Everything the loop and the cleanup need; `step` and the curve move as training goes."""
+
+    config: TrainConfig
+    training_set: TrainingSet
+    out_dir: Path
+    accelerator: object
+    model: object  # the prepared PeftModel
+    tokenizer: object
+    info: object  # ModelInfo
+    optimizer: object
+    scheduler: object
+    loader: object
+    total_steps: int
+    planned_steps: int  # steps of all epochs, before --max-steps
+    config_hash: str
+    step: int = 0
+    checkpointed_step: int = 0
+    resumed_from_step: int | None = None
+    train_tokens: int = 0
+    train_seconds: float = 0.0
+    loss_curve: list[list[float]] = field(default_factory=list)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.out_dir / CHECKPOINT
+
+
+def _setup(ws, config: TrainConfig, training_set: TrainingSet, reporter: Reporter) -> _Session:
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    from .models import load_pretrained
+
+    accelerator = Accelerator(cpu=config.model.device == "cpu")
+    # One seed for the LoRA initialisation and dropout; the data order has its own generators.
+    set_seed(config.seed)
+    model, tokenizer, info = load_pretrained(
+        config.model.model, quantize=config.model.quantize, device=config.model.device, reporter=reporter
+    )
+    if info.dtype in ("nf4", "int8"):
+        # Norms and embeddings to fp32 for stable QLoRA; checkpointing only pays where memory is scarce (GPU).
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=accelerator.device.type == "cuda")
+    target = "all-linear" if config.target_modules == "all-linear" else config.target_modules.split(",")
+    lora = LoraConfig(
+        r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=target, task_type="CAUSAL_LM"
+    )
+    try:
+        model = get_peft_model(model, lora)
+    except ValueError as e:
+        raise AdaptdocsError(f"--target-modules {config.target_modules}: {e}", "use all-linear or names like q_proj,v_proj") from None
+    model.train()
+
+    examples = tokenize_examples(tokenizer, training_set.texts, config.seq_len)
+    rows = [r for epoch in range(config.epochs) for r in pack_examples([len(e) for e in examples], config.seq_len, config.seed + epoch)]
+    rows_per_epoch = len(rows) / config.epochs
+    loader = torch.utils.data.DataLoader(
+        PackedRows(examples, rows, config.seq_len, tokenizer.pad_token_id or 0),
+        batch_size=config.batch_size,
+        shuffle=False,  # the order is already shuffled, per epoch, from seeded generators
+        collate_fn=collate_rows,
+        # Its own generator: a fresh iterator (as on resume) must not draw from the global RNG that dropout uses.
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.0)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    planned_steps = math.ceil(len(loader) / config.grad_accum)
+    total_steps = min(planned_steps, config.max_steps or planned_steps)
+    # Not prepared: accelerate would step it once per process; our step count is per process already.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(total_steps))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    reporter.log(
+        f"Training {training_set.name} ({len(training_set.texts)} examples, split {training_set.split}, "
+        f"{rows_per_epoch:.0f} packed rows of {config.seq_len} tokens an epoch) on {info.name} {info.dtype} "
+        f"{accelerator.device}: {total_steps} steps, LoRA r={config.rank} on {config.target_modules} "
+        f"({trainable:,} trainable parameters), lr {config.lr:g}"
+    )
+    session = _Session(
+        config=config,
+        training_set=training_set,
+        out_dir=ws.adapter_dir(config.data),
+        accelerator=accelerator,
+        model=model,
+        tokenizer=tokenizer,
+        info=info,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        loader=loader,
+        total_steps=total_steps,
+        planned_steps=planned_steps,
+        config_hash=config_hash(training_set, config, accelerator.num_processes),
+    )
+    _resume(session, reporter)
+    return session
+
+
+def tokenize_examples(tokenizer, texts: list[str], seq_len: int) -> list[list[int]]:
+    """Token ids of each `text + EOS` (with BOS where the tokenizer adds one), split into pieces of at most seq_len.
+
+    Encoded exactly as evaluation encodes text, so training and scoring see the same tokens.
+    """
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    examples = []
+    for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]:
+        ids = list(ids) + eos
+        examples += [ids[i : i + seq_len] for i in range(0, len(ids), seq_len)]
+    return examples
+
+
+def pack_examples(lengths: list[int], seq_len: int, seed: int) -> list[list[int]]:
+    """Example indices per row: a seeded shuffle, then first fit into rows of seq_len tokens.
+
+    Args:
+        lengths: token count of each example (each at most seq_len).
+        seq_len: row length.
+        seed: the shuffle's seed (the caller passes seed + epoch: a new order every epoch).
+    """
+    import torch
+
+    order = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(seed)).tolist()
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in order:
+        for r, free in enumerate(room):
+            if lengths[i] <= free:
+                rows[r].append(i)
+                room[r] -= lengths[i]
+                break
+        else:
+            rows.append([i])
+            room.append(seq_len - lengths[i])
+    return rows
+
+
+class PackedRows:
+    """A map-style dataset of packed rows: input ids, per-example position ids, labels."""
+
+    def __init__(self, examples: list[list[int]], rows: list[list[int]], seq_len: int, pad_id: int):
+        self.examples, self.rows, self.seq_len, self.pad_id = examples, rows, seq_len, pad_id
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict:
+        import torch
+
+        ids, positions, labels = [], [], []
+        for i in self.rows[index]:
+            example = self.examples[i]
+            ids += example
+            positions += range(len(example))
+            # The first token would be predicted from the previous example's end: not a real target.
+            labels += [IGNORE] + example[1:]
+        real = len(ids)
+        pad = self.seq_len - real
+        # Padding forms its own segment (positions from 0), so it is masked off from the examples too.
+        ids += [self.pad_id] * pad
+        positions += range(pad)
+        labels += [IGNORE] * pad
+        return {
+            "input_ids": torch.tensor(ids),
+            "position_ids": torch.tensor(positions),
+            "labels": torch.tensor(labels),
+            "real_tokens": torch.tensor(real),
+        }
+
+
+def collate_rows(rows: list[dict]) -> dict:
+    import torch
+
+    return {key: torch.stack([r[key] for r in rows]) for key in rows[0]}
+
+
+def lr_schedule(total_steps: int):
+    """Linear warm-up over the first ~5% of steps, then cosine decay to 10% of the peak rate."""
+    warmup = max(1, round(WARMUP_FRACTION * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def config_hash(training_set: TrainingSet, config: TrainConfig, processes: int) -> str:
+    """What a checkpoint must match to be resumed: same data, settings, model and process count."""
+    key = {
+        "training_set": training_set.sha256,
+        "hyperparameters": config.hyperparameters(),
+        "request": _request(config),
+        "processes": processes,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def _request(config: TrainConfig) -> dict:
+    return {"model": config.model.model, "quantize": config.model.quantize, "device": config.model.device}
+
+
+# -- the training loop ----------------------------------------------------------------------
+
+
+def _train_loop(s: _Session, reporter: Reporter) -> None:
+    import torch
+
+    config, accelerator = s.config, s.accelerator
+    reporter.start(f"train {config.data}", s.total_steps)
+    reporter.advance(s.step)
+    batches = iter(accelerator.skip_first_batches(s.loader, s.step * config.grad_accum) if s.step else s.loader)
+    started, tokens_here = time.perf_counter(), 0
+    while s.step < s.total_steps:
+        micro_batches = [b for _, b in zip(range(config.grad_accum), batches)]
+        # Normalise by the real targets of the whole step, so accumulation equals one big batch.
+        targets = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro_batches)
+        step_loss = 0.0
+        for i, batch in enumerate(micro_batches):
+            sync = i == len(micro_batches) - 1
+            with nullcontext() if sync else accelerator.no_sync(s.model):
+                loss = causal_lm_loss(s.model, batch) / max(targets, 1)
+                accelerator.backward(loss)
+            step_loss += loss.item()
+            tokens_here += int(batch["real_tokens"].sum())
+        accelerator.clip_grad_norm_(s.model.parameters(), 1.0)
+        s.optimizer.step()
+        s.scheduler.step()
+        s.optimizer.zero_grad(set_to_none=True)
+        s.step += 1
+        elapsed = time.perf_counter() - started
+        s.loss_curve.append([s.step, round(step_loss, 4)])
+        reporter.advance(1, f"loss {step_loss:.2f} · {tokens_here / elapsed:.0f} tok/s")
+        if s.step % config.checkpoint_every == 0 and s.step < s.total_steps:
+            _save_checkpoint(s, tokens_here, elapsed)
+    elapsed = time.perf_counter() - started
+    s.train_tokens += int(accelerator.reduce(torch.tensor(tokens_here), reduction="sum"))
+    s.train_seconds += elapsed
+    reporter.finish()
+
+
+def causal_lm_loss(model, batch: dict):
+    """Summed next-token cross-entropy over the real targets of a packed batch (fp32 logits)."""
+    import torch.nn.functional as F
+
+    # No attention mask and no cache: transformers reads the packing from the position ids.
+    logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
+    return F.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(), ignore_index=IGNORE, reduction="sum"
+    )
+
+
+def _is_out_of_memory(e: BaseException) -> bool:
+    import torch
+
+    message = str(e).lower()
+    return isinstance(e, torch.OutOfMemoryError) or (
+        isinstance(e, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message)
+    )
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+
+
+def _save_checkpoint(s: _Session, tokens_here: int, elapsed: float) -> None:
+    """Adapter weights, optimizer, scheduler, step, RNG states and totals, written to a temp dir then renamed."""
+    import torch
+
+    accelerator = s.accelerator
+    if accelerator.is_main_process:
+        model = accelerator.unwrap_model(s.model)
+        state = {
+            "adapter": {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad},
+            "optimizer": s.optimizer.state_dict(),
+            "scheduler": s.scheduler.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "python": random.getstate(),
+            },
+        }
+        meta = {
+            "config_hash": s.config_hash,
+            "step": s.step,
+            "train_tokens": s.train_tokens + tokens_here * accelerator.num_processes,
+            "train_seconds": s.train_seconds + elapsed,
+            "loss_curve": s.loss_curve,
+        }
+        s.out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_dir(s.out_dir, f"{CHECKPOINT}.tmp-")
+        torch.save(state, tmp / "state.pt")
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        _replace_dir(tmp, s.checkpoint_dir)
+    accelerator.wait_for_everyone()
+    s.checkpointed_step = s.step
+
+
+def _resume(s: _Session, reporter: Reporter) -> None:
+    """Continue from the checkpoint in the adapter directory if it belongs to this exact run."""
+    import torch
+
+    path = s.checkpoint_dir
+    if not (path / "meta.json").is_file():
+        path = path.with_name(CHECKPOINT + ".old")  # a kill between the two renames of _replace_dir
+    if not (path / "meta.json").is_file():
+        return
+    meta = json.loads((path / "meta.json").read_text())
+    if meta["config_hash"] != s.config_hash:
+        reporter.log(f"Ignoring the checkpoint in {path}: it is from another training set or other settings.")
+        return
+    state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+    model = s.accelerator.unwrap_model(s.model)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in state["adapter"].items():
+            params[name].copy_(value)
+    s.optimizer.load_state_dict(state["optimizer"])
+    s.scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if state["rng"]["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    random.setstate(state["rng"]["python"])
+    s.step = s.checkpointed_step = s.resumed_from_step = meta["step"]
+    s.train_tokens, s.train_seconds, s.loss_curve = meta["train_tokens"], meta["train_seconds"], meta["loss_curve"]
+    reporter.log(f"Resuming from the checkpoint at step {s.step} of {s.total_steps}.")
+
+
+def _temp_dir(parent: Path, prefix: str) -> Path:
+    """A fresh directory beside its final place (same file system, so the rename is atomic)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    path.chmod(0o755)  # mkdtemp makes it private; the adapter is an ordinary output
+    return path
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Put directory `new` at `target`, replacing what is there; at every moment one complete copy exists."""
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.rename(target, old)
+    os.rename(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# -- cleanup: the adapter directory ---------------------------------------------------------
+
+
+def _save_adapter(s: _Session) -> TrainResult:
+    config, accelerator = s.config, s.accelerator
+    final_loss = s.loss_curve[-1][1] if s.loss_curve else None
+    record = {
+        "adaptdocs_version": __version__,
+        "training_set": {
+            "name": s.training_set.name,
+            "sha256": s.training_set.sha256,
+            "split": s.training_set.split,
+            "examples": len(s.training_set.texts),
+            "sources": s.training_set.sources,
+        },
+        "model": s.info.name,
+        "request": _request(config),
+        "hyperparameters": config.hyperparameters(),
+        "seed": config.seed,
+        "steps": s.step,
+        "epochs": round(config.epochs * s.step / s.planned_steps, 3),
+        "train_tokens": s.train_tokens,
+        "train_seconds": round(s.train_seconds, 2),
+        "final_loss": final_loss,
+        "loss_curve": s.loss_curve,
+        "quantize": s.info.dtype,
+        "device": str(accelerator.device),
+        "processes": accelerator.num_processes,
+    }
+    if accelerator.is_main_process:
+        s.out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_dir(s.out_dir.parent, f".{config.data}.tmp-")
+        accelerator.unwrap_model(s.model).save_pretrained(tmp)
+        (tmp / "adaptdocs.json").write_text(json.dumps(record, sort_keys=True, indent=2))
+        plot_loss(s.loss_curve, tmp / "loss.png", f"{config.data}: {s.info.name}")
+        # Replacing the directory also drops the finished run's checkpoint.
+        _replace_dir(tmp, s.out_dir)
+    accelerator.wait_for_everyone()
+    return _result_from_record(config.data, s.out_dir, record, skipped=False, resumed_from_step=s.resumed_from_step)
+
+
+def current_adapter(out_dir: Path, training_set: TrainingSet, config: TrainConfig) -> dict | None:
+    """The adapter's `adaptdocs.json` if it was trained on this training set with these settings, else None."""
+    record_path = out_dir / "adaptdocs.json"
+    if not (record_path.is_file() and (out_dir / "adapter_config.json").is_file()):
+        return None
+    record = json.loads(record_path.read_text())
+    same = (
+        record.get("training_set", {}).get("sha256") == training_set.sha256
+        and record.get("hyperparameters") == json.loads(json.dumps(config.hyperparameters()))
+        and record.get("request") == _request(config)
+    )
+    return record if same else None
+
+
+def _result_from_record(data: str, out_dir: Path, record: dict, *, skipped: bool, resumed_from_step=None) -> TrainResult:
+    return TrainResult(
+        data=data,
+        adapter_dir=out_dir,
+        skipped=skipped,
+        steps=record["steps"],
+        epochs=record["epochs"],
+        train_tokens=record["train_tokens"],
+        train_seconds=record["train_seconds"],
+        final_loss=record["final_loss"],
+        resumed_from_step=resumed_from_step,
+        loss_curve=record["loss_curve"],
+    )
+
+
+def plot_loss(curve: list[list[float]], path: Path, title: str) -> None:
+    """The loss per optimizer step as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([c[0] for c in curve], [c[1] for c in curve])
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (per target token)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
