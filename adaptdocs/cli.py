@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -45,7 +46,7 @@ ModelOpt = Annotated[
         "--model",
         "-m",
         envvar="ADAPTDOCS_MODEL",
-        help="Model: a Hugging Face id, a model directory or a .gguf file [default: embedded SmolLM2-135M-Instruct].",
+        help="Model: a Hugging Face id, a model directory or a .gguf file (default: the embedded SmolLM2-135M-Instruct).",
     ),
 ]
 QuantizeOpt = Annotated[
@@ -118,7 +119,7 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (searched recursively).")],
     workspace: WorkspaceOpt = DEFAULT_WS,
     max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this many bytes.")] = 50 * 1024 * 1024,
-    workers: Annotated[Optional[int], typer.Option(help="Parser processes [default: one per core].")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Parser processes (default: one per core).")] = None,
     prune: Annotated[bool, typer.Option(help="Remove documents whose files disappeared.")] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 if any file fails.")] = False,
     as_json: JsonOpt = False,
@@ -153,10 +154,10 @@ def ingest(
             )
         )
         for problem in data["problems"]:
-            out.print(f"[yellow]{problem['kind']}[/] {problem['path']}: {problem['error']} ({problem['hint']})",
+            out.print(f"[yellow]{problem['kind']}[/] " + escape(f"{problem['path']}: {problem['error']} ({problem['hint']})"),
                       highlight=False)
         for path in data["files"]["disappeared"]:
-            out.print(f"[yellow]disappeared[/] {path} (rerun with --prune to remove it)", highlight=False)
+            out.print(f"[yellow]disappeared[/] {escape(path)} (rerun with --prune to remove it)", highlight=False)
     raise typer.Exit(summary.exit_code(strict))
 
 
@@ -175,7 +176,7 @@ def status(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False):
     out.print(f"Workspace [bold]{data['workspace']}[/]")
     out.print(_table("Corpus", [(k, v) for k, v in data["corpus"].items()], ("", "count")))
     for f in data["failures"]:
-        out.print(f"[yellow]failed[/] {f['path']}: {f['error']} ({f['hint']})", highlight=False)
+        out.print("[yellow]failed[/] " + escape(f"{f['path']}: {f['error']} ({f['hint']})"), highlight=False)
     if data["augmented"]:
         rows = [(s, v["examples"], v["items"], v["stale_items"]) for s, v in data["augmented"].items()]
         out.print(_table("Augmented", rows, ("strategy", "examples", "items done", "stale items")))
@@ -187,7 +188,13 @@ def status(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False):
 
 
 @app.command()
-def models(model: ModelOpt = None, quantize: QuantizeOpt = "auto", device: DeviceOpt = "auto", as_json: JsonOpt = False):
+def models(
+    model: ModelOpt = None,
+    quantize: QuantizeOpt = "auto",
+    device: DeviceOpt = "auto",
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = DEFAULT_WS,  # noqa: ARG001 -- every command takes -w (design.md); this one reads none
+):
     """Resolve and load a model; show where it came from, its size, precision and why.
 
     Example: adaptdocs models --model ./my-model --quantize nf4
@@ -348,9 +355,9 @@ def compare(
     out.print(_table("Cost", cost_rows, ("condition", "prompt tok/query", "s/query", "augment tok", "train tok",
                                           "one-time s", "break-even queries vs icl")))
     for note in data["notes"][:-1]:
-        out.print(f"[dim]{note}[/]", highlight=False)
+        out.print(f"[dim]{escape(note)}[/]", highlight=False)
     for warning in data["warnings"]:
-        out.print(f"[yellow]warning[/] {warning}", highlight=False)
+        out.print(f"[yellow]warning[/] {escape(warning)}", highlight=False)
     out.print(f"Report: [bold]{report.path}[/] (report.md, report.html, report.json)")
 
 
@@ -426,8 +433,10 @@ def main() -> None:
     except AdaptdocsError as e:
         if os.environ.get("ADAPTDOCS_RAISE_ERRORS"):
             raise
-        console.print(f"[red]Error:[/] {e}", highlight=False)
+        console.print(f"[red]Error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        console.print("[yellow]Interrupted.[/] Finished work is saved; rerun the same command to continue.")
-        sys.exit(130)
+    except SystemExit as e:
+        # Typer turns Ctrl-C (KeyboardInterrupt) into exit status 130 before it gets here.
+        if e.code == 130:
+            console.print("[yellow]Interrupted.[/] Finished work is saved; rerun the same command to continue.")
+        raise

@@ -42,6 +42,12 @@ def trained_on(meta: dict) -> str | None:
     return training_set.get("sha256") if isinstance(training_set, dict) else meta.get("training_set_sha256")
 
 
+def same_base_model(meta: dict, model: str | None) -> bool:
+    """Whether the adapter was trained on the model spec compare evaluates (an adapter only fits its base)."""
+    request = meta.get("request")
+    return not isinstance(request, dict) or request.get("model") == model
+
+
 def unknown_sources(questions, documents) -> list[str]:
     """Warnings for question sources that name no stored document (by relative path or file name)."""
     known = {d.relpath for d in documents} | {Path(d.relpath).name for d in documents} | {Path(d.path).name for d in documents}
@@ -107,7 +113,6 @@ def prepare_adapters(ws: Workspace, config: CompareConfig, reporter: Reporter) -
     if not datas:
         return ready, warnings
     train_config = _train_config(config)
-    split = train_config.split
     if not config.no_train:
         from .augment import augment
 
@@ -116,19 +121,27 @@ def prepare_adapters(ws: Workspace, config: CompareConfig, reporter: Reporter) -
             augment(ws, replace(config.augment, strategy=strategy, model=config.model), reporter)
     for data in datas:
         meta = adapter_meta(ws, data)
+        # Without explicit train settings, keep the split the adapter was trained with, as status judges it.
+        recorded = (meta or {}).get("training_set")
+        split = (recorded.get("split") if isinstance(recorded, dict) and config.train is None else None) or train_config.split
         current = build_training_set(ws, data, split).sha256
-        fresh = meta is not None and trained_on(meta) == current
+        same_model = meta is None or same_base_model(meta, config.model.model)
+        fresh = meta is not None and trained_on(meta) == current and same_model
         if config.no_train:
             if meta is None:
                 warnings.append(f"ft-{data} skipped: no adapter in {ws.adapter_dir(data)} (--no-train)")
                 continue
+            if not same_model:
+                warnings.append(f"ft-{data} skipped: its adapter was trained on another model (--no-train)")
+                continue
             if not fresh:
                 warnings.append(f"ft-{data}: adapter is stale (trained on another training set), used anyway (--no-train)")
         elif not fresh:
-            reporter.log(f"train {data}: adapter {'missing' if meta is None else 'stale'}, training")
+            why = "missing" if meta is None else ("trained on another model" if not same_model else "stale")
+            reporter.log(f"train {data}: adapter {why}, training")
             from .train import train
 
-            train(ws, replace(train_config, data=data), reporter)
+            train(ws, replace(train_config, data=data, split=split), reporter)
             meta = adapter_meta(ws, data)
             if meta is None:
                 raise AdaptdocsError(f"training {data} produced no adapter in {ws.adapter_dir(data)}")
@@ -186,7 +199,7 @@ def compare(ws: Workspace, config: CompareConfig, reporter: Reporter = NullRepor
             reporter.log(f"[yellow]warning[/] {w}")
         report = _evaluate_all(ws, config, question_set, documents, adapters, warnings, reporter)
     except BaseException as e:
-        ws.store.finish_run(run_id, "failed", {"error": str(e)})
+        ws.store.finish_run(run_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed", {"error": str(e)})
         raise
     ws.store.finish_run(run_id, "done", {"report": str(report.path)})
     return report

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from .models.base import Model, Usage
 from .models.scoring import choice_scores
 from .progress import NullReporter, Reporter
+from .questions import STYLES
 from .templates import PromptTemplate, load_template
-
-STYLES = ("question", "cloze")
 
 
 @dataclass

@@ -14,9 +14,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .errors import AdaptdocsError
 from .models.base import Model
 from .store import Document, Sentence
 from .templates import PromptTemplate
+from .training_data import with_context
 
 _WORD = re.compile(r"\w+")
 # Tokens a tokenizer may add or merge where two pieces of text are joined.
@@ -104,7 +106,8 @@ def corpus_text(documents: Sequence[Document]) -> str:
 
 
 def passage_text(sentence: Sentence) -> str:
-    return f"{sentence.context}: {sentence.text}" if sentence.context else sentence.text
+    """A sentence read with its heading, as training shows it."""
+    return with_context(sentence.context, sentence.text)
 
 
 def build_icl_context(
@@ -137,7 +140,11 @@ def build_icl_context(
     overhead = model.count_tokens(template.render(corpus=""))
     budget = min(max_retrieval_tokens, context_length - longest_request_tokens - overhead - 2 * _JOIN_MARGIN)
     if budget <= 0:
-        raise ValueError(f"no room for passages: context {context_length}, longest request {longest_request_tokens}")
+        raise AdaptdocsError(
+            f"no room for icl passages: the model's context is {context_length} tokens and the longest question "
+            f"with a choice takes {longest_request_tokens}",
+            "shorten the questions or choices, use a model with a longer context, or leave icl out of --conditions",
+        )
     texts = [passage_text(s) for s in sentences]
     lengths = [model.count_tokens(t) + 1 for t in texts]  # +1: the newline joining passages
     index = BM25(texts)

@@ -29,7 +29,9 @@ def workspace_status(ws: Workspace) -> dict:
         "failures": [{k: f[k] for k in ("path", "error", "hint")} for f in store.failures()],
         "augmented": augmented_status(store),
         "adapters": adapter_status(ws),
-        "reports": sorted(p.name for p in ws.reports_dir.iterdir() if p.is_dir()) if ws.reports_dir.is_dir() else [],
+        # Dot folders are reports still being written (or left by a kill), not reports.
+        "reports": sorted(p.name for p in ws.reports_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if ws.reports_dir.is_dir() else [],
     }
 
 
@@ -53,6 +55,8 @@ def adapter_status(ws: Workspace) -> list[dict]:
     """Every adapter with its `adaptdocs.json`, and whether its training set has changed since."""
     adapters = []
     for meta_path in sorted(ws.adapters_dir.glob("*/adaptdocs.json")) if ws.adapters_dir.is_dir() else []:
+        if meta_path.parent.name.startswith("."):  # a temporary folder left by a killed save, not an adapter
+            continue
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):

@@ -87,11 +87,18 @@ def usable_examples(store: Store, strategy: str) -> list[str]:
     """Texts of a strategy's augmented examples whose source documents are all still in the store.
 
     An example derived from a document that was changed or removed is stale: it may state facts
-    the corpus no longer holds, so it is left out until augment runs again.
+    the corpus no longer holds, so it is left out until augment runs again. A global example was
+    written with the whole corpus in context, so any corpus change makes it stale (as augment and
+    status judge it).
     """
     documents = set(store.document_paths().values())
+    stale_items: set[str] = set()
+    if strategy == "global":
+        corpus_hash = store.corpus_hash()
+        stale_items = {i["key"] for i in store.augment_items(strategy) if i["corpus_hash"] != corpus_hash}
     return [
         row["text"]
         for row in store.examples(strategy)
-        if all(d in documents for d in json.loads(row["source_document_ids"] or "[]"))
+        if row["item_key"] not in stale_items
+        and all(d in documents for d in json.loads(row["source_document_ids"] or "[]"))
     ]

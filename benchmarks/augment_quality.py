@@ -19,6 +19,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+FACTS = Path(__file__).resolve().parent.parent / "sample_corpus" / "facts.jsonl"
+
 # Phrases stating each relation from the subject's side (forward) and from the object's side.
 PHRASES = {
     "owned_by": (["owned by", "belongs to", "belong to", "property of", "maintained by"],
@@ -89,7 +91,7 @@ def judge(text: str, facts: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-w", "--workspace", required=True)
-    parser.add_argument("--facts", default="sample_corpus/facts.jsonl")
+    parser.add_argument("--facts", default=str(FACTS))
     parser.add_argument("--show", type=int, default=30, help="print this many unverified examples to check by hand")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -52,7 +52,9 @@ def fill_corpus(ws: Workspace) -> None:
 
 def add_examples(ws: Workspace, strategy: str, texts: list[str], document_ids: list[str]) -> None:
     key = f"{strategy}-item"
-    item = {"key": key, "strategy": strategy, "template": "t", "document_ids": "[]", "sentence_ids": "[]"}
+    # A global item records the corpus it was made with (augment does): another corpus makes it stale.
+    item = {"key": key, "strategy": strategy, "template": "t", "document_ids": "[]", "sentence_ids": "[]",
+            "corpus_hash": ws.store.corpus_hash() if strategy == "global" else None}
     examples = [
         {"id": f"{key}-{i}", "item_key": key, "strategy": strategy, "template": "t", "text": t,
          "source_sentence_ids": "[]", "source_document_ids": json.dumps([document_ids[i]])}
