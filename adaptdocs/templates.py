@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import os
 import string
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import AdaptdocsError
 
-TEMPLATES_DIR = Path(os.environ.get("ADAPTDOCS_TEMPLATES", Path(__file__).resolve().parent.parent / "templates"))
+
+
+def _templates_dir() -> Path:
+    if "ADAPTDOCS_TEMPLATES" in os.environ:
+        return Path(os.environ["ADAPTDOCS_TEMPLATES"])
+    in_repository = Path(__file__).resolve().parent.parent / "templates"  # editable install, checkout
+    return in_repository if in_repository.is_dir() else Path(sys.prefix) / "share" / "adaptdocs" / "templates"
+
+
+TEMPLATES_DIR = _templates_dir()
 
 
 @dataclass
