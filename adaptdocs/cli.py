@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -95,6 +96,16 @@ class RichReporter:
             self.progress = None
 
 
+@contextmanager
+def _progress():
+    """A Rich reporter for one command, its bar stopped however the command ends."""
+    reporter = RichReporter(console)
+    try:
+        yield reporter
+    finally:
+        reporter.finish()
+
+
 def _print_json(data) -> None:
     out.print_json(json.dumps(data, default=str))
 
@@ -134,13 +145,10 @@ def ingest(
     from .ingest import ingest_paths
 
     ws = _workspace(workspace)
-    reporter = RichReporter(console)
-    try:
+    with _progress() as reporter:
         summary = ingest_paths(
             ws, paths, IngestConfig(max_bytes=max_bytes, workers=workers, prune=prune, strict=strict), reporter
         )
-    finally:
-        reporter.finish()
     data = summary.as_dict()
     if as_json:
         _print_json(data)
@@ -250,11 +258,8 @@ def augment(
         temperature=temperature, seed=seed, batch_size=batch_size, dry_run=dry_run,
     )
     ws = _workspace(workspace)
-    reporter = RichReporter(console)
-    try:
+    with _progress() as reporter:
         summary = run_augment(ws, config, reporter)
-    finally:
-        reporter.finish()
     data = summary.as_dict()
     if as_json:
         _print_json(data)
@@ -326,11 +331,8 @@ def compare(
         strict=strict, batch_size=batch_size, augment=AugmentConfig(model=model_config, seed=seed),
     )
     ws = _workspace(workspace)
-    reporter = RichReporter(console)
-    try:
+    with _progress() as reporter:
         report = run_compare(ws, config, reporter)
-    finally:
-        reporter.finish()
     data = report.data
     if as_json:
         _print_json({**data, "report_path": str(report.path)})
@@ -403,11 +405,8 @@ def train(
         seq_len=seq_len, seed=seed, split=split, checkpoint_every=checkpoint_every,
     )
     ws = _workspace(workspace)
-    reporter = RichReporter(console)
-    try:
+    with _progress() as reporter:
         result = run_train(ws, config, reporter)
-    finally:
-        reporter.finish()
     summary = result.as_dict()
     if as_json:
         _print_json({k: v for k, v in summary.items() if k != "loss_curve"})
