@@ -63,7 +63,7 @@ class Store:
 
     def replace_document(self, document: dict, elements: list[dict], sentences: list[dict]) -> None:
         """Store one parsed document, replacing whatever was stored for its path, atomically."""
-        with self.db.conn:
+        with self.db.atomic():
             old = self.document_by_path(document["path"])
             if old is not None:
                 self._delete_document_rows(old["id"])
@@ -75,7 +75,7 @@ class Store:
             self.db["failures"].delete_where("path = ?", [document["path"]])
 
     def delete_document(self, path: str) -> None:
-        with self.db.conn:
+        with self.db.atomic():
             old = self.document_by_path(path)
             if old is not None:
                 self._delete_document_rows(old["id"])
@@ -86,11 +86,11 @@ class Store:
         self.db.execute("delete from documents where id = ?", [document_id])
 
     def record_failure(self, path: str, error: str, hint: str) -> None:
-        with self.db.conn:
+        with self.db.atomic():
             self.db["failures"].upsert({"path": path, "error": error, "hint": hint, "at": now()}, pk="path")
 
     def delete_failure(self, path: str) -> None:
-        with self.db.conn:
+        with self.db.atomic():
             self.db["failures"].delete_where("path = ?", [path])
 
     def document_by_id(self, document_id: str) -> dict | None:
@@ -132,7 +132,7 @@ class Store:
 
     def save_item(self, item: dict, examples: list[dict]) -> None:
         """Store one finished augmentation item with its kept examples, atomically."""
-        with self.db.conn:
+        with self.db.atomic():
             self.db["augment_items"].insert(item, pk="key", replace=True)
             self.db["examples"].insert_all(examples, pk="id", ignore=True)
 
@@ -146,7 +146,7 @@ class Store:
 
     def delete_items(self, keys: Iterable[str]) -> int:
         keys = list(keys)
-        with self.db.conn:
+        with self.db.atomic():
             for key in keys:
                 self.db.execute("delete from examples where item_key = ?", [key])
                 self.db.execute("delete from augment_items where key = ?", [key])
@@ -155,14 +155,14 @@ class Store:
     # -- runs -------------------------------------------------------------------------
 
     def start_run(self, stage: str, config: dict) -> int:
-        with self.db.conn:
+        with self.db.atomic():
             table = self.db["runs"].insert(
                 {"stage": stage, "started_at": now(), "status": "running", "config": json.dumps(config, sort_keys=True)}
             )
         return table.last_pk
 
     def finish_run(self, run_id: int, status: str, summary: dict) -> None:
-        with self.db.conn:
+        with self.db.atomic():
             self.db["runs"].update(
                 run_id, {"finished_at": now(), "status": status, "summary": json.dumps(summary, sort_keys=True)}
             )
