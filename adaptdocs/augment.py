@@ -22,7 +22,16 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from .augment_filters import MIN_WORDS, CorpusVocabulary, StatementFilter, WorkedExamples, split_statements, words
+from .augment_filters import (
+    MIN_WORDS,
+    CorpusVocabulary,
+    StatementFilter,
+    WorkedExamples,
+    answer_first,
+    split_question_answers,
+    split_statements,
+    words,
+)
 from .config import AugmentConfig, to_dict
 from .models.base import Model, Usage
 from .progress import NullReporter, Reporter
@@ -30,7 +39,7 @@ from .store import Store, now
 from .templates import PromptTemplate, load_template
 from .workspace import Workspace
 
-LOCAL_TEMPLATES = ("augment_rephrase", "augment_reverse", "augment_infer")
+LOCAL_TEMPLATES = ("augment_rephrase", "augment_reverse", "augment_infer", "augment_question")
 # A comparison is reversed by its own template: among other examples, the small default model
 # carries "older than" into sentences that compare nothing, and keeps "faster" when it should flip.
 COMPARISON_TEMPLATE = "augment_reverse_comparison"
@@ -43,6 +52,9 @@ _SENTINEL = "\x00adaptdocs-sentinel\x00"
 # with a small model in minutes.
 MAX_LINKS_PER_DOCUMENT = 24
 _LABEL = re.compile(r"^\s*[-*]?\s*[A-Z][A-Za-z ]{0,24}:\s*")
+# Question-answer pairs are stored as the question prompt of `compare` followed by the answer,
+# so the adapter learns the very format it is questioned in.
+QUESTION_PROMPT_TEMPLATE = "eval_question"
 
 
 @dataclass
@@ -254,7 +266,7 @@ def _plan_local(store: Store, config: AugmentConfig, model_id: str) -> list[Item
     # Fragments (a heading, a stray symbol) state no fact worth restating.
     for s in (s for s in store.sentences() if len(words(s.text)) >= MIN_WORDS):
         reverse = COMPARISON_TEMPLATE if _COMPARISON.search(s.text) else "augment_reverse"
-        for t in (templates[name] for name in ("augment_rephrase", reverse, "augment_infer")):
+        for t in (templates[name] for name in ("augment_rephrase", reverse, "augment_infer", "augment_question")):
             key = _item_key("local", t, [s.id, s.document_id], None, model_id, config)
             items.append(Item(key, "local", t, [s.id], [s.document_id], source_text=s.text))
     return items
@@ -495,13 +507,27 @@ def _split_usage(usage: Usage, weights: list[int]) -> list[Usage]:
                   usage.seconds * w / total, usage.flops * w / total) for w in weights]
 
 
+def _keep_question_answers(outputs: list[str], source: str, filt: StatementFilter,
+                           examples: WorkedExamples) -> tuple[list[str], Counter]:
+    """The pairs worth keeping, as training texts in the question prompt's format."""
+    pairs = {answer_first(q, a): (q, a) for text in outputs for q, a in split_question_answers(text)}
+    kept, dropped = filt.keep(pairs, source, examples, covers_source=False)
+    if not pairs:
+        dropped["empty"] += len(outputs)
+    question_prompt = load_template(QUESTION_PROMPT_TEMPLATE)
+    return [f"{question_prompt.render(question=pairs[k][0])} {pairs[k][1]}" for k in kept], dropped
+
+
 def _save(store: Store, item: Item, texts: list[str], model: Model, config: AugmentConfig, filt: StatementFilter,
           examples: WorkedExamples, usage: Usage, summary: StrategySummary) -> None:
     settings = json.dumps(_settings(config, item.template), sort_keys=True)
     rows, dropped = [], Counter()
     for i, unit in enumerate(item.units):
         outputs = texts[i * config.samples : (i + 1) * config.samples]
-        kept, unit_dropped = filt.keep([s for text in outputs for s in split_statements(text)], unit.source_text, examples)
+        if item.template.output == "question_answer":
+            kept, unit_dropped = _keep_question_answers(outputs, unit.source_text, filt, examples)
+        else:
+            kept, unit_dropped = filt.keep([s for text in outputs for s in split_statements(text)], unit.source_text, examples)
         dropped.update(unit_dropped)
         rows += [
             {

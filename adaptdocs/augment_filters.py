@@ -112,6 +112,31 @@ def split_statements(output: str) -> list[str]:
     return statements
 
 
+_QUESTION_ANSWER = re.compile(r"^\s*Q:\s*(?P<question>[^?]+\?)\s*A:\s*(?P<answer>.+?)\s*$")
+
+
+def split_question_answers(output: str) -> list[tuple[str, str]]:
+    """The "Q: <question>? A: <answer>" lines of one model output, as (question, answer) pairs;
+    an answer gets a closing full stop if it lacks one. Other lines are not pairs and are dropped."""
+    pairs = []
+    for line in output.splitlines():
+        match = _QUESTION_ANSWER.match(line)
+        if match:
+            answer = match["answer"]
+            pairs.append((match["question"].strip(), answer if answer.endswith((".", "!", "?")) else answer + "."))
+    return pairs
+
+
+def answer_first(question: str, answer: str) -> str:
+    """A question-answer pair as the filters read it: the answer, then the question.
+
+    The answer takes the place of the question's unknown, which usually opens the question, so
+    the pair reads in the order of a statement and the comparison check applies: "Moldrup. Which
+    server is slower than the Vantry server?" keeps the sense of "Vantry is faster than Moldrup".
+    """
+    return f"{answer} {question}"
+
+
 def _sentence_starts(text: str) -> set[int]:
     """Indices (in words(text)) of words that begin a sentence or a "Label: value" field."""
     starts, index = {0}, 0
@@ -215,8 +240,14 @@ class StatementFilter:
         self.kept_exact.add(normalise(statement))
         self.kept_sets.append(token_set(statement))
 
-    def reason_to_drop(self, statement: str, source: str, examples: WorkedExamples | None = None) -> str | None:
-        """Why `statement` (written about `source`) should be dropped, or None to keep it."""
+    def reason_to_drop(
+        self, statement: str, source: str, examples: WorkedExamples | None = None, covers_source: bool = True
+    ) -> str | None:
+        """Why `statement` (written about `source`) should be dropped, or None to keep it.
+
+        covers_source: the statement restates all of the source, so it must keep every name; a
+        question-answer pair asks about one part and need not.
+        """
         n_words = len(words(statement))
         if n_words == 0:
             return "empty"
@@ -242,7 +273,7 @@ class StatementFilter:
             return "foreign_names"
         if source_names and not source_names & said:
             return "lost_names"
-        if self.single_source and source_names - said:
+        if self.single_source and covers_source and source_names - said:
             return "missing_names"
         if len(names) == 1 and len(source_names) > 1 and sum(w in names for w in words(statement)) > 1:
             return "self_relation"  # "the Osk tool is faster than the Osk tool"
@@ -260,12 +291,12 @@ class StatementFilter:
         return None
 
     def keep(
-        self, statements: Iterable[str], source: str, examples: WorkedExamples | None = None
+        self, statements: Iterable[str], source: str, examples: WorkedExamples | None = None, covers_source: bool = True
     ) -> tuple[list[str], Counter[str]]:
         """The statements worth keeping, in order, and the count of the others by reason."""
         kept, dropped = [], Counter()
         for statement in statements:
-            reason = self.reason_to_drop(statement, source, examples)
+            reason = self.reason_to_drop(statement, source, examples, covers_source)
             if reason is None:
                 self.remember(statement)
                 kept.append(statement)

@@ -37,6 +37,9 @@ class PromptTemplate:
     stop: list[str] = field(default_factory=list)
     max_new_tokens: int = 64
     system: str | None = None
+    # What a generating template writes: "statements" (one or more sentences) or
+    # "question_answer" (lines "Q: <question>? A: <answer>").
+    output: str = "statements"
 
     def render(self, model=None, **values: str) -> str:
         """Fill the placeholders; in chat mode, wrap through `model`'s chat template."""
@@ -63,4 +66,6 @@ def load_template(name: str, directory: Path | None = None) -> PromptTemplate:
         raise AdaptdocsError(f"template {path} is not valid TOML: {e}") from None
     if data.get("mode", "completion") not in ("completion", "chat"):
         raise AdaptdocsError(f"template {path}: mode must be 'completion' or 'chat'")
+    if data.get("output", "statements") not in ("statements", "question_answer"):
+        raise AdaptdocsError(f"template {path}: output must be 'statements' or 'question_answer'")
     return PromptTemplate(name=name, **data)

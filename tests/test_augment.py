@@ -14,8 +14,15 @@ from collections.abc import Callable, Sequence
 import pytest
 from typer.testing import CliRunner
 
-from adaptdocs.augment import augment, corpus_windows, linked_facts, worked_examples
-from adaptdocs.augment_filters import CorpusVocabulary, StatementFilter, WorkedExamples, split_statements
+from adaptdocs.augment import LOCAL_TEMPLATES, augment, corpus_windows, linked_facts, worked_examples
+from adaptdocs.augment_filters import (
+    CorpusVocabulary,
+    StatementFilter,
+    WorkedExamples,
+    answer_first,
+    split_question_answers,
+    split_statements,
+)
 from adaptdocs.cli import app
 from adaptdocs.config import AugmentConfig
 from adaptdocs.models.base import Model, ModelInfo, Usage
@@ -90,6 +97,8 @@ def reverse_or_echo(prefix: str, prompt: str) -> str:
     line = prompt.strip().splitlines()[0]
     if "Plosk tool is owned" in line and prompt.rstrip().endswith("Reversed:"):
         return " The Mubadra team owns the Plosk tool.\n"
+    if "Plosk tool is owned" in line and prefix.startswith("For each fact"):
+        return "Q: Which team owns the Plosk tool? A: Mubadra.\nQ: Which team owns the Plosk tool? A: Lagle."
     return " " + line.split(":", 1)[-1].strip()
 
 
@@ -174,6 +183,32 @@ def test_comparisons_must_flip_with_their_names(statement, reason):
     assert filt.reason_to_drop(statement, CORPUS[1]) == reason
 
 
+def test_split_question_answers():
+    output = "Q: Which team owns the Plosk tool? A: Mubadra.\nQ: Which tool is owned by the Mubadra team? A: Plosk\nnoise"
+    assert split_question_answers(output) == [
+        ("Which team owns the Plosk tool?", "Mubadra."),
+        ("Which tool is owned by the Mubadra team?", "Plosk."),
+    ]
+
+
+@pytest.mark.parametrize(
+    "question, answer, source, reason",
+    [
+        ("Which team owns the Plosk tool?", "Mubadra.", 0, None),
+        ("Which tool is owned by the Mubadra team?", "Plosk.", 0, None),
+        ("Which team owns the Plosk tool?", "Lagle.", 0, "foreign_names"),
+        ("Which is faster, the Osk tool or the Lagle tool?", "Osk.", 1, None),
+        ("Which is faster, the Osk tool or the Lagle tool?", "Lagle.", 1, "wrong_comparison"),
+        ("Which tool is slower than the Osk tool?", "Lagle.", 1, None),
+        ("Which tool is slower than the Osk tool?", "Osk.", 1, "self_relation"),
+        ("Who owns Krimbo?", "Ispaneth.", 2, None),  # one pair need not name all of a table row
+    ],
+)
+def test_question_answer_pairs_are_checked_answer_first(question, answer, source, reason):
+    filt = StatementFilter(CorpusVocabulary(CORPUS), CORPUS, single_source=True)
+    assert filt.reason_to_drop(answer_first(question, answer), CORPUS[source], covers_source=False) == reason
+
+
 def test_names_ignore_sentence_initial_common_words():
     vocabulary = CorpusVocabulary(CORPUS)
     assert vocabulary.names("Tool: Krimbo. Owner: Ispaneth.") == {"Krimbo", "Ispaneth"}
@@ -192,7 +227,8 @@ def test_templates_use_no_sample_corpus_names():
     for line in corpus.read_text().splitlines():
         fact = json.loads(line)
         names |= {w for w in f"{fact['subject']} {fact['object']}".split() if w[:1].isupper()}
-    for name in ("augment_rephrase", "augment_reverse", "augment_reverse_comparison", "augment_infer", "augment_global"):
+    for name in ("augment_rephrase", "augment_reverse", "augment_reverse_comparison", "augment_infer", "augment_question",
+                 "augment_global"):
         text = load_template(name).text
         assert not {n for n in names if f" {n} " in text or f" {n}." in text}, name
 
@@ -204,11 +240,14 @@ def test_local_keeps_reversal_with_provenance_and_exports(ws):
     model = FakeModel(reverse_or_echo)
     summary = augment(ws, local(), model=model)
     data = summary.as_dict()["strategies"]["local"]
-    assert data["items"]["done"] == 5 * 3
-    assert data["kept"] == {"augment_infer": 0, "augment_rephrase": 0, "augment_reverse": 1,
+    assert data["items"]["done"] == 5 * 4
+    assert data["kept"] == {"augment_infer": 0, "augment_question": 1, "augment_rephrase": 0, "augment_reverse": 1,
                             "augment_reverse_comparison": 0}
-    assert data["dropped"]["copy"] >= 10
-    [row] = ws.store.examples("local")
+    assert data["dropped"]["copy"] >= 10 and data["dropped"]["foreign_names"] >= 1
+    # A kept question-answer pair is stored in the form `compare` asks its questions in.
+    [pair] = [r for r in ws.store.examples("local") if r["template"] == "augment_question"]
+    assert pair["text"] == load_template("eval_question").render(question="Which team owns the Plosk tool?") + " Mubadra."
+    [row] = [r for r in ws.store.examples("local") if r["template"] != "augment_question"]
     assert row["text"] == "The Mubadra team owns the Plosk tool."
     assert row["template"] == "augment_reverse" and row["model"] == "fake" and row["seed"] == 0
     sentence = ws.store.sentences()[[s.text for s in ws.store.sentences()].index(CORPUS[0])]
@@ -216,31 +255,34 @@ def test_local_keeps_reversal_with_provenance_and_exports(ws):
     assert json.loads(row["source_document_ids"]) == [sentence.document_id]
     assert json.loads(row["settings"])["temperature"] == 0.0
     # The few-shot examples are the shared prefix, and every prompt stops at the line end.
-    assert all(c["prefix"].startswith(("Each fact", "Each comparison", "From each")) for c in model.calls)
-    assert all(c["stop"] == ["\n"] for c in model.calls)
+    assert all(c["prefix"].startswith(("Each fact", "Each comparison", "From each", "For each")) for c in model.calls)
+    assert all(c["stop"] == load_template(n).stop for c in model.calls for n in LOCAL_TEMPLATES if c["prefix"].startswith(
+        load_template(n).text[:12]))
 
     import datasets
 
     export = data["export"]
     loaded = datasets.load_dataset("json", data_files=export, split="train")
-    assert loaded[0]["text"] == "The Mubadra team owns the Plosk tool."
-    assert loaded[0]["source_ids"] == [sentence.id]
+    exported = {r["template"]: r for r in loaded}
+    assert exported["augment_reverse"]["text"] == "The Mubadra team owns the Plosk tool."
+    assert exported["augment_reverse"]["source_ids"] == [sentence.id]
+    assert exported["augment_question"]["text"] == pair["text"]
     assert set(loaded.column_names) >= {"text", "strategy", "template", "source_ids", "model", "source_document_ids"}
 
 
 def test_resume_skips_done_items_and_limit(ws):
     first = FakeModel(reverse_or_echo)
     s1 = augment(ws, local(limit=4), model=first).strategies["local"]
-    assert (s1.done, s1.left_by_limit) == (4, 11)
+    assert (s1.done, s1.left_by_limit) == (4, 16)
     second = FakeModel(reverse_or_echo)
     s2 = augment(ws, local(), model=second).strategies["local"]
-    assert (s2.done, s2.skipped) == (11, 4)
-    assert len(second.prompts) == 11
+    assert (s2.done, s2.skipped) == (16, 4)
+    assert len(second.prompts) == 16
     assert not set(second.prompts) & set(first.prompts)
     third = FakeModel(reverse_or_echo)
     s3 = augment(ws, local(), model=third).strategies["local"]
-    assert (s3.done, s3.skipped, third.calls) == (0, 15, [])
-    assert len(ws.store.examples("local")) == 1
+    assert (s3.done, s3.skipped, third.calls) == (0, 20, [])
+    assert len(ws.store.examples("local")) == 2  # one reversal, one question-answer pair
 
 
 def test_changed_document_redoes_only_its_items(ws):
@@ -250,10 +292,10 @@ def test_changed_document_redoes_only_its_items(ws):
     model = FakeModel(reverse_or_echo)
     summary = augment(ws, AugmentConfig(strategy="both"), model=model)
     loc, glob = summary.strategies["local"], summary.strategies["global"]
-    assert (loc.stale_removed, loc.done, loc.skipped) == (6, 3, 9)
+    assert (loc.stale_removed, loc.done, loc.skipped) == (8, 4, 12)
     # Global items depend on the whole corpus: every one is stale.
     assert (glob.stale_removed, glob.done, glob.skipped) == (2, 2, 0)
-    assert len(ws.store.augment_items("local")) == 12
+    assert len(ws.store.augment_items("local")) == 16
 
 
 def test_dry_run_changes_nothing(ws):
@@ -372,16 +414,17 @@ def test_kill_and_resume_with_a_real_process(tmp_path, tiny_model_dir):
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    items = 24 * len(LOCAL_TEMPLATES)  # 24 sentences, one item per local template
     done_before = ws.store.done_item_keys()
-    assert 6 <= len(done_before) < 72, "the run finished before the kill, or never started"
+    assert 6 <= len(done_before) < items, "the run finished before the kill, or never started"
     examples_before = {r["id"] for r in ws.store.examples("local")}
 
     result = subprocess.run(command + ["--json"], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)["strategies"]["local"]
     assert data["items"]["skipped"] == len(done_before)
-    assert data["items"]["done"] == 72 - len(done_before)
-    assert done_before <= ws.store.done_item_keys() and len(ws.store.done_item_keys()) == 72
+    assert data["items"]["done"] == items - len(done_before)
+    assert done_before <= ws.store.done_item_keys() and len(ws.store.done_item_keys()) == items
     rows = ws.store.examples("local")
     assert examples_before <= {r["id"] for r in rows}
     assert len({r["text"] for r in rows}) == len(rows)
