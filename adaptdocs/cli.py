@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .config import TrainConfig
+from .config import AugmentConfig, TrainConfig
 from .errors import AdaptdocsError
 
 app = typer.Typer(
@@ -239,7 +239,7 @@ def augment(
     samples: Annotated[int, typer.Option(help="Samples per prompt (above 1 needs --temperature).")] = 1,
     temperature: Annotated[float, typer.Option(help="0 is greedy.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = 16,
+    batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = AugmentConfig.batch_size,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the prompts and token counts; change nothing.")] = False,
     as_json: JsonOpt = False,
 ):
@@ -251,7 +251,7 @@ def augment(
     Example: adaptdocs augment --strategy both -w ./.adaptdocs
     """
     from .augment import augment as run_augment
-    from .config import AugmentConfig, ModelConfig
+    from .config import ModelConfig
 
     config = AugmentConfig(
         strategy=strategy, model=ModelConfig(model, quantize, device), limit=limit, samples=samples,
