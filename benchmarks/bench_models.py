@@ -3,7 +3,9 @@
 Measures (writes benchmarks/results/models.json and prints a table):
 - batched vs one-at-a-time greedy generation (16 prompts x 48 new tokens; target >= 3x);
 - shared-prefix scoring vs re-encoding the prefix for every choice (2,000-token prefix,
-  64 questions x 4 choices; target >= 10x, and both must pick the same choices);
+  64 questions x 4 choices; target >= 10x, and both must pick the same choices): timed in bf16;
+  the choices compared in bf16 (rounding differs between the two ways, so near ties may flip)
+  and, on the first 16 questions, in fp32 (where the two ways must agree);
 - forward tokens/s and resident memory for fp32, bf16, int8, nf4 (each in its own process,
   so one precision's freed memory does not hide the next one's).
 
@@ -21,8 +23,10 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "models.json"
-FULL = {"prompts": 16, "new_tokens": 48, "prefix_tokens": 2000, "questions": 64, "batch": 32, "forward_tokens": 64}
-QUICK = {"prompts": 4, "new_tokens": 8, "prefix_tokens": 200, "questions": 4, "batch": 4, "forward_tokens": 16}
+FULL = {"prompts": 16, "new_tokens": 48, "prefix_tokens": 2000, "questions": 64, "batch": 32, "forward_tokens": 64,
+        "fp32_questions": 16}
+QUICK = {"prompts": 4, "new_tokens": 8, "prefix_tokens": 200, "questions": 4, "batch": 4, "forward_tokens": 16,
+         "fp32_questions": 2}
 NAMES = ["Kotrizo", "Mubadra", "Trimbelo", "Fenwick", "Plosk", "Osk", "Lagle", "Krelvash", "Dunmoor", "Ispaneth",
          "Velstra", "Karnok", "Brisel", "Tarnow", "Quillon", "Sendra", "Hobran", "Marta", "Zelvo", "Pruneth"]
 
@@ -80,11 +84,20 @@ def bench_prefix_scoring(model, sizes: dict) -> dict:
         options = [team] + rng.sample([n for n in NAMES if n != team], 3)
         choices.append(options)
         requests += [(f"Q: Which team owns the {tool} tool?\nA:", f" {o}") for o in options]
-    reencode = HFModel(model.model, model.tokenizer, model.info, reuse_prefix=False)
-    model.forget_prefix()
-    fast, fast_usage = model.loglikelihood(requests, prefix=prefix, batch_size=sizes["batch"])
-    slow, slow_usage = reencode.loglikelihood(requests, prefix=prefix, batch_size=sizes["batch"])
-    picks = lambda scores: [choice_scores(scores[4 * i : 4 * i + 4], c) for i, c in enumerate(choices)]  # noqa: E731
+    def both_ways(m, reqs):
+        reencode = HFModel(m.model, m.tokenizer, m.info, reuse_prefix=False)
+        m.forget_prefix()
+        fast = m.loglikelihood(reqs, prefix=prefix, batch_size=sizes["batch"])
+        return fast, reencode.loglikelihood(reqs, prefix=prefix, batch_size=sizes["batch"])
+
+    (fast, fast_usage), (slow, slow_usage) = both_ways(model, requests)
+    picks = lambda scores: [choice_scores(scores[4 * i : 4 * i + 4], c)[0] for i, c in enumerate(choices)]  # noqa: E731
+    # bf16 rounds differently when the prefix is encoded apart from the question, so near ties can
+    # flip; fp32 shows whether the two ways compute the same thing.
+    from adaptdocs.models import load_model
+
+    n32 = sizes["fp32_questions"]
+    (fast32, _), (slow32, _) = both_ways(load_model(quantize="fp32"), requests[: 4 * n32])
     return {
         "prefix_tokens": model.count_tokens(prefix),
         "questions": len(choices),
@@ -96,7 +109,11 @@ def bench_prefix_scoring(model, sizes: dict) -> dict:
         "shared_prefix_tokens_encoded": fast_usage.prompt_tokens,
         "reencode_tokens_encoded": slow_usage.prompt_tokens,
         "same_choices": picks(fast) == picks(slow),
+        "different_choices": sum(a != b for a, b in zip(picks(fast), picks(slow))),
         "max_abs_logprob_diff": round(max(abs(a - b) for a, b in zip(fast, slow)), 4),
+        "fp32_questions": n32,
+        "fp32_same_choices": picks(fast32) == picks(slow32),
+        "fp32_max_abs_logprob_diff": round(max(abs(a - b) for a, b in zip(fast32, slow32)), 6),
     }
 
 
@@ -169,7 +186,10 @@ def main() -> None:
     print(f"{'scoring shared prefix seconds':44} {p['shared_prefix_seconds']:>12}")
     print(f"{'scoring re-encoded prefix seconds':44} {p['reencode_seconds']:>12}")
     print(f"{'scoring ratio (target >= 10)':44} {p['ratio']:>12}")
-    print(f"{'scoring same choices picked':44} {str(p['same_choices']):>12}")
+    print(f"{'scoring same choices picked (bf16)':44} {str(p['same_choices']):>12}")
+    print(f"{'  choices that differ | max logprob diff':44} {p['different_choices']:>8} | {p['max_abs_logprob_diff']}")
+    print(f"{'  fp32, first questions: same | max diff':44} {str(p['fp32_same_choices']):>8} | "
+          f"{p['fp32_max_abs_logprob_diff']} ({p['fp32_questions']} questions)")
     for f in results["forward"]:
         label = f"forward {f['quantize']} tokens/s | RSS MB | weights MB"
         print(f"{label:44} {f['forward_tokens_per_s']:>8} | {f['rss_delta_mb']} | {f['weights_mb']}")
