@@ -28,6 +28,7 @@ from .augment_filters import (
     StatementFilter,
     WorkedExamples,
     answer_first,
+    pair_reason_to_drop,
     split_question_answers,
     split_statements,
     words,
@@ -510,9 +511,18 @@ def _split_usage(usage: Usage, weights: list[int]) -> list[Usage]:
 def _keep_question_answers(outputs: list[str], source: str, filt: StatementFilter,
                            examples: WorkedExamples) -> tuple[list[str], Counter]:
     """The pairs worth keeping, as training texts in the question prompt's format."""
-    pairs = {answer_first(q, a): (q, a) for text in outputs for q, a in split_question_answers(text)}
-    kept, dropped = filt.keep(pairs, source, examples, covers_source=False)
-    if not pairs:
+    pairs, dropped = {}, Counter()
+    for q, a in (pair for text in outputs for pair in split_question_answers(text)):
+        reason = pair_reason_to_drop(q, a, source)
+        if reason is None:
+            pairs[answer_first(q, a)] = (q, a)
+        else:
+            dropped[reason] += 1
+    # A comparison can only be checked with both of its names in the pair ("Which tool is
+    # faster? Yimbrot." may well be wrong); other pairs may ask about one part of the source.
+    kept, kept_dropped = filt.keep(pairs, source, examples, covers_source=bool(_COMPARISON.search(source)))
+    dropped.update(kept_dropped)
+    if not pairs and not dropped:
         dropped["empty"] += len(outputs)
     question_prompt = load_template(QUESTION_PROMPT_TEMPLATE)
     return [f"{question_prompt.render(question=pairs[k][0])} {pairs[k][1]}" for k in kept], dropped

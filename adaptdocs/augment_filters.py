@@ -15,8 +15,10 @@ MIN_WORDS = 4
 MAX_WORDS = 60
 NEAR_DUPLICATE_JACCARD = 0.9
 
-# Reasons, in the order they are checked.
+# Reasons, in the order they are checked (the first two only for question-answer pairs).
 REASONS = (
+    "answer_in_question",
+    "answer_not_in_source",
     "empty",
     "too_short",
     "too_long",
@@ -125,6 +127,30 @@ def split_question_answers(output: str) -> list[tuple[str, str]]:
             answer = match["answer"]
             pairs.append((match["question"].strip(), answer if answer.endswith((".", "!", "?")) else answer + "."))
     return pairs
+
+
+def _content_words(text: str) -> set[str]:
+    """Lower-cased words and numbers of `text`, function words left out."""
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in FUNCTION_WORDS}
+
+
+_ALTERNATIVES = re.compile(r"\bor\b", re.IGNORECASE)
+
+
+def pair_reason_to_drop(question: str, answer: str, source: str) -> str | None:
+    """Why a question-answer pair says nothing the filters for statements would catch, or None.
+
+    A small model answers with the question's own words ("Who is Nimra Sesh? Nimra Sesh.") or
+    with words from nowhere ("How many offices open at seven? 12."): the answer must add a word
+    to the question, unless the question offers the alternatives ("Which is older, A or B?"),
+    and take at least one from the source.
+    """
+    answer_words = _content_words(answer)
+    if answer_words <= _content_words(question) and not _ALTERNATIVES.search(question):
+        return "answer_in_question"
+    if not answer_words & _content_words(source):
+        return "answer_not_in_source"
+    return None
 
 
 def answer_first(question: str, answer: str) -> str:

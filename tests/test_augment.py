@@ -20,6 +20,7 @@ from adaptdocs.augment_filters import (
     StatementFilter,
     WorkedExamples,
     answer_first,
+    pair_reason_to_drop,
     split_question_answers,
     split_statements,
 )
@@ -99,6 +100,9 @@ def reverse_or_echo(prefix: str, prompt: str) -> str:
         return " The Mubadra team owns the Plosk tool.\n"
     if "Plosk tool is owned" in line and prefix.startswith("For each fact"):
         return "Q: Which team owns the Plosk tool? A: Mubadra.\nQ: Which team owns the Plosk tool? A: Lagle."
+    if "Osk tool is faster" in line and prefix.startswith("For each fact"):
+        # Without both names a comparison's answer cannot be checked: only the second pair is kept.
+        return "Q: Which tool is faster? A: Lagle.\nQ: Which is faster, the Osk tool or the Lagle tool? A: Osk."
     return " " + line.split(":", 1)[-1].strip()
 
 
@@ -209,6 +213,19 @@ def test_question_answer_pairs_are_checked_answer_first(question, answer, source
     assert filt.reason_to_drop(answer_first(question, answer), CORPUS[source], covers_source=False) == reason
 
 
+@pytest.mark.parametrize(
+    "question, answer, reason",
+    [
+        ("Who leads the Dolvane team?", "Nimra Sesh.", None),
+        ("Who is Nimra Sesh?", "Nimra Sesh.", "answer_in_question"),
+        ("What is the Skelvy machine?", "A Skelvy.", "answer_in_question"),
+        ("How many tools does the Dolvane team have?", "12.", "answer_not_in_source"),
+    ],
+)
+def test_question_answer_pairs_must_answer_from_the_source(question, answer, reason):
+    assert pair_reason_to_drop(question, answer, "The Dolvane team is led by Nimra Sesh.") == reason
+
+
 def test_names_ignore_sentence_initial_common_words():
     vocabulary = CorpusVocabulary(CORPUS)
     assert vocabulary.names("Tool: Krimbo. Owner: Ispaneth.") == {"Krimbo", "Ispaneth"}
@@ -241,11 +258,13 @@ def test_local_keeps_reversal_with_provenance_and_exports(ws):
     summary = augment(ws, local(), model=model)
     data = summary.as_dict()["strategies"]["local"]
     assert data["items"]["done"] == 5 * 4
-    assert data["kept"] == {"augment_infer": 0, "augment_question": 1, "augment_rephrase": 0, "augment_reverse": 1,
+    assert data["kept"] == {"augment_infer": 0, "augment_question": 2, "augment_rephrase": 0, "augment_reverse": 1,
                             "augment_reverse_comparison": 0}
-    assert data["dropped"]["copy"] >= 10 and data["dropped"]["foreign_names"] >= 1
+    assert data["dropped"]["copy"] >= 10 and data["dropped"]["answer_not_in_source"] >= 1
+    assert data["dropped"]["missing_names"] >= 1
     # A kept question-answer pair is stored in the form `compare` asks its questions in.
-    [pair] = [r for r in ws.store.examples("local") if r["template"] == "augment_question"]
+    [pair, _] = sorted((r for r in ws.store.examples("local") if r["template"] == "augment_question"),
+                       key=lambda r: "Plosk" not in r["text"])
     assert pair["text"] == load_template("eval_question").render(question="Which team owns the Plosk tool?") + " Mubadra."
     [row] = [r for r in ws.store.examples("local") if r["template"] != "augment_question"]
     assert row["text"] == "The Mubadra team owns the Plosk tool."
@@ -263,7 +282,7 @@ def test_local_keeps_reversal_with_provenance_and_exports(ws):
 
     export = data["export"]
     loaded = datasets.load_dataset("json", data_files=export, split="train")
-    exported = {r["template"]: r for r in loaded}
+    exported = {r["template"]: r for r in loaded if "Osk tool" not in r["text"]}
     assert exported["augment_reverse"]["text"] == "The Mubadra team owns the Plosk tool."
     assert exported["augment_reverse"]["source_ids"] == [sentence.id]
     assert exported["augment_question"]["text"] == pair["text"]
@@ -282,7 +301,7 @@ def test_resume_skips_done_items_and_limit(ws):
     third = FakeModel(reverse_or_echo)
     s3 = augment(ws, local(), model=third).strategies["local"]
     assert (s3.done, s3.skipped, third.calls) == (0, 20, [])
-    assert len(ws.store.examples("local")) == 2  # one reversal, one question-answer pair
+    assert len(ws.store.examples("local")) == 3  # one reversal, two question-answer pairs
 
 
 def test_changed_document_redoes_only_its_items(ws):
