@@ -1,8 +1,9 @@
 """Augmentation: the model writes its own in-context inferences about the corpus.
 
 Two strategies (Lampinen et al. 2025):
-- local: per corpus sentence and per template (rephrase, reverse, infer), a few-shot
-  completion prompt whose worked examples are shared by every sentence, so they are encoded once;
+- local: per corpus sentence and per template (rephrase, reverse, infer, question-answer pairs),
+  a few-shot completion prompt whose worked examples are shared by every sentence, so they are
+  encoded once;
 - global: per document, the whole corpus in context (encoded once and reused), then a prompt to
   write statements that connect the document with the others. A corpus longer than the model's
   context is cut into windows of documents that share names.
