@@ -22,6 +22,7 @@ import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cache
 
 from .augment_filters import (
     MIN_WORDS,
@@ -57,6 +58,11 @@ _LABEL = re.compile(r"^\s*[-*]?\s*[A-Z][A-Za-z ]{0,24}:\s*")
 # Question-answer pairs are stored as the question prompt of `compare` followed by the answer,
 # so the adapter learns the very format it is questioned in.
 QUESTION_PROMPT_TEMPLATE = "eval_question"
+
+
+@cache
+def _question_prompt() -> PromptTemplate:
+    return load_template(QUESTION_PROMPT_TEMPLATE)
 
 
 @dataclass
@@ -525,8 +531,7 @@ def _keep_question_answers(outputs: list[str], source: str, filt: StatementFilte
     dropped.update(kept_dropped)
     if not pairs and not dropped:
         dropped["empty"] += len(outputs)
-    question_prompt = load_template(QUESTION_PROMPT_TEMPLATE)
-    return [f"{question_prompt.render(question=pairs[k][0])} {pairs[k][1]}" for k in kept], dropped
+    return [f"{_question_prompt().render(question=pairs[k][0])} {pairs[k][1]}" for k in kept], dropped
 
 
 def _save(store: Store, item: Item, texts: list[str], model: Model, config: AugmentConfig, filt: StatementFilter,
