@@ -114,12 +114,13 @@ class TrainConfig:
     # plain | local | global | both: the corpus, plus which augmented examples.
     data: str = "plain"
     model: ModelConfig = field(default_factory=ModelConfig)
-    # 8 passes teach a 135M model the sample corpus's facts (measurements.md: recall 1.0 after 8).
-    epochs: int = 8
+    # On sample_corpus with SmolLM2-135M (plain, ~2 min): 12 passes at lr 2e-3 reach recall 1.0 and
+    # complete 92% of all 65 stated facts; 8 passes at 1e-3 reach 0.94 and 79%.
+    epochs: int = 12
     # Stop after this many optimizer steps (None: run all epochs); for quick looks and tests.
     max_steps: int | None = None
     # Small LoRA adapters want a higher rate than full fine-tuning (the paper's 3e-4 was for a large model).
-    lr: float = 1e-3
+    lr: float = 2e-3
     # r=16 on every linear layer (~4.9M trainable for SmolLM2-135M) holds a few hundred facts.
     rank: int = 16
     # alpha = 2 × rank, the usual LoRA scaling; the update is scaled by alpha / rank.

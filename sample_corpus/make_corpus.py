@@ -7,7 +7,7 @@ stated once, in one direction, in one document; the questions are generated from
 table, so documents and questions cannot drift apart. Outputs (all beside this script):
 
 - docs/: 14 documents in five formats (.md, .html, .txt, .docx, .pdf); the folder to ingest.
-- questions.jsonl: the question set (design.md schema), 16 questions of each of six kinds.
+- questions.jsonl: the question set (design.md schema), 16 questions of each of seven kinds.
 - facts.jsonl: the ground truth, one fact a line.
 - README.md: what the corpus is, and the fact table.
 
@@ -469,7 +469,7 @@ WRITERS = {".md": write_md, ".txt": write_txt, ".html": write_html, ".docx": wri
 # Questions. Distractors are entities of the answer's type that the corpus does not make correct;
 # the correct index is balanced within each kind.
 
-KIND_ORDER = ["recall", "reversal", "multihop", "syllogism", "aggregation", "comparison_reversal"]
+KIND_ORDER = ["recall", "rephrase", "reversal", "multihop", "syllogism", "aggregation", "comparison_reversal"]
 
 
 @dataclass
@@ -487,8 +487,9 @@ def pick(rng: random.Random, pool: list[str], exclude: set[str], n: int = 3) -> 
     return rng.sample(candidates, n)
 
 
-def direct_drafts(facts: list[Fact], rng: random.Random) -> tuple[list[Draft], list[Draft]]:
-    """Recall (asked in the stated direction) and reversal (asked backwards) of the same facts."""
+def direct_drafts(facts: list[Fact], rng: random.Random) -> tuple[list[Draft], list[Draft], list[Draft]]:
+    """The same facts three ways: recall (completed as the document words it), rephrase (asked as a
+    question in the stated direction) and reversal (asked backwards)."""
     # relation: (forward question, backward question, subject pool, object pool)
     forms = {
         "owned_by": ("Which team owns the {s} tool?", "Which tool belongs to the {o} team?", list(TOOLS), TEAMS),
@@ -499,7 +500,7 @@ def direct_drafts(facts: list[Fact], rng: random.Random) -> tuple[list[Draft], l
         "is_a": ("Which class of server is {s}?", "Which server belongs to the {o} class?", SERVERS, CLASSES),
     }
     quota = {"owned_by": 4, "used_for": 3, "works_in": 3, "led_by": 3, "is_a": 3}
-    recall, reversal = [], []
+    recall, rephrase, reversal = [], [], []
     for relation, count in quota.items():
         forward, backward, subjects, objects = forms[relation]
         related = [f for f in facts if f.relation == relation]
@@ -508,13 +509,34 @@ def direct_drafts(facts: list[Fact], rng: random.Random) -> tuple[list[Draft], l
         for f in rng.sample(related, len(related)):
             chosen.setdefault(f.object, f)
         for f in list(chosen.values())[:count]:
-            recall.append(Draft("recall", forward.format(s=f.subject), f.object,
-                                pick(rng, objects, {f.object}), [f.document]))
+            distractors = pick(rng, objects, {f.object})
+            recall.append(stated_completion(f, distractors))
+            rephrase.append(Draft("rephrase", forward.format(s=f.subject), f.object, distractors, [f.document]))
             # Another subject is a valid distractor only if its stated object differs.
             same_object = {g.subject for g in related if g.object == f.object}
             reversal.append(Draft("reversal", backward.format(o=f.object), f.subject,
                                   pick(rng, subjects, same_object), [f.document]))
-    return recall, reversal
+    return recall, rephrase, reversal
+
+
+def stated_completion(f: Fact, distractors: list[str]) -> Draft:
+    """A cloze recall question: the fact's own wording up to its object, which the choice completes.
+
+    A catalogue-table fact is worded as its row, the way the design contract reads table rows
+    ("Tool: Plosk. Owner: Mubadra. Purpose: data analysis.").
+    """
+    if f.relation in ("owned_by", "used_for") and TOOLS[f.subject][2] == "table":
+        team, purpose, _ = TOOLS[f.subject]
+        row = f"Tool: {f.subject}. Owner: {team}. Purpose: {purpose}."
+        prefix = row[: row.index(f.object, len(f"Tool: {f.subject}."))].rstrip()
+        return Draft("recall", prefix, f.object, distractors, [f.document], style="cloze")
+    if f.relation == "is_a":
+        # "Grelby is an Ombrisk server": the article goes with the choice, or it would give the answer away.
+        prefix = f.statement[: f.statement.index(f" {article(f.object)} {f.object}")]
+        return Draft("recall", prefix, f"{article(f.object)} {f.object}",
+                     [f"{article(d)} {d}" for d in distractors], [f.document], style="cloze")
+    prefix = f.statement[: f.statement.index(f.object)].rstrip()
+    return Draft("recall", prefix, f.object, distractors, [f.document], style="cloze")
 
 
 def multihop_drafts(facts: list[Fact], rng: random.Random) -> list[Draft]:
@@ -614,8 +636,8 @@ def comparison_drafts(facts: list[Fact], rng: random.Random) -> list[Draft]:
 
 def build_questions(facts: list[Fact]) -> list[dict]:
     rng = random.Random(SEED)
-    recall, reversal = direct_drafts(facts, rng)
-    drafts = (recall + reversal + multihop_drafts(facts, rng) + syllogism_drafts(facts, rng)
+    recall, rephrase, reversal = direct_drafts(facts, rng)
+    drafts = (recall + rephrase + reversal + multihop_drafts(facts, rng) + syllogism_drafts(facts, rng)
               + aggregation_drafts(facts, rng) + comparison_drafts(facts, rng))
     questions = []
     for kind in KIND_ORDER:
@@ -651,7 +673,8 @@ bytes. Edit the script, not its outputs.
 - `questions.jsonl`: {n_questions} four-way multiple-choice questions in the design's schema,
   {per_kind} of each kind, the correct index balanced ({per_position} times each per kind).
   Distractors are entities of the answer's type from the corpus that the corpus does not make
-  correct. Mostly `"style": "question"`; half the comparison questions are `"cloze"`.
+  correct. Mostly `"style": "question"`; the recall questions and half the comparison questions
+  are `"cloze"` (a sentence for the choice to complete).
 - `facts.jsonl`: the ground truth, one fact a line: `subject`, `relation`, `object`, `statement`
   (the sentence as the document states it), `reversed_statement` (the same fact in the other
   direction, which appears in no document), `document`. Use it to check augmentations.
@@ -660,7 +683,8 @@ Each fact is stated once, in one direction, in one document; facts are scattered
 
 | kind | what it asks | example |
 |---|---|---|
-| `recall` | a fact in the direction it is stated, reworded | {ex_recall} |
+| `recall` | a fact completed in the words the document states it (for the catalogue table, its row): did the model learn it? | {ex_recall} |
+| `rephrase` | the same facts asked as questions, in the stated direction | {ex_rephrase} |
 | `reversal` | the same facts asked backwards | {ex_reversal} |
 | `multihop` | two facts from two documents (tool to team in the catalogue, team to office or lead elsewhere) | {ex_multihop} |
 | `syllogism` | server to class (`infrastructure.pdf`), class to family (`glossary.txt`), family to rule (`backup_policy.pdf`, `patching_policy.docx`) | {ex_syllogism} |
@@ -688,7 +712,7 @@ def readme_text(facts: list[Fact], documents: dict, questions: list[dict]) -> st
     return README.format(
         n_docs=len(documents), formats=", ".join(sorted({Path(n).suffix for n in documents})),
         n_questions=len(questions), per_kind=PER_KIND, per_position=PER_KIND // 4, n_facts=len(facts),
-        ex_recall=example("recall"), ex_reversal=example("reversal"), ex_multihop=example("multihop"),
+        ex_recall=example("recall"), ex_rephrase=example("rephrase"), ex_reversal=example("reversal"), ex_multihop=example("multihop"),
         ex_syllogism=example("syllogism"), ex_aggregation=example("aggregation"),
         ex_comparison=example("comparison_reversal"),
         fact_rows="\n".join(f"| {f.subject} | {f.relation} | {f.object} | {f.document} | {f.statement} |"

@@ -79,9 +79,12 @@ def test_unknown_condition_is_refused(tmp_path):
 def test_bad_lines_skipped_and_warnings_reported(tmp_path, tiny_model_dir):
     store_corpus(tmp_path / "ws")
     leak = {"id": "q4", "question": "The Krimbo tool is owned by the Ispaneth team", "choices": ["yes", "no"],
-            "answer": 0, "kind": "recall", "sources": ["nowhere.md"]}
+            "answer": 0, "kind": "rephrase", "sources": ["nowhere.md"]}
+    # A recall question completes a document's sentence by design: no warning for it.
+    stated = {"id": "q5", "question": "The Plosk tool is owned by the", "choices": ["Mubadra team", "Ispaneth team"],
+              "answer": 0, "kind": "recall", "style": "cloze"}
     questions = write_questions(tmp_path / "q.jsonl", [QUESTIONS[0], "{not json", QUESTIONS[1], QUESTIONS[2],
-                                                       {"id": "bad", "question": "x"}, leak])
+                                                       {"id": "bad", "question": "x"}, leak, stated])
     result = runner.invoke(
         app,
         ["compare", "-q", str(questions), "-w", str(tmp_path / "ws"), "--model", str(tiny_model_dir),
@@ -93,10 +96,10 @@ def test_bad_lines_skipped_and_warnings_reported(tmp_path, tiny_model_dir):
     assert "line 2" in warnings and "line 5" in warnings
     assert "question q4: unknown source nowhere.md" in warnings and "question q1" not in warnings
     assert "backups.md" not in warnings  # a file name of a stored document (ops/backups.md) is known
-    assert "verbatim" in warnings and "q4" in warnings
-    assert data["questions"]["n"] == 4
+    assert "verbatim" in warnings and "q4" in warnings and "q5" not in warnings
+    assert data["questions"]["n"] == 5
     assert list(data["conditions"]) == ["base"]
-    assert data["conditions"]["base"]["n"] == 4
+    assert data["conditions"]["base"]["n"] == 5
     assert Path(data["report_path"], "report.json").is_file()
 
 

@@ -14,7 +14,7 @@ from adaptdocs.questions import load_questions
 
 CORPUS = Path(__file__).resolve().parent.parent / "sample_corpus"
 DOCS = CORPUS / "docs"
-KINDS = ["recall", "reversal", "multihop", "syllogism", "aggregation", "comparison_reversal"]
+KINDS = ["recall", "rephrase", "reversal", "multihop", "syllogism", "aggregation", "comparison_reversal"]
 # SmolLM2 tokens per whitespace word on this corpus, measured with the real tokenizer (2,383
 # tokens / 1,591 words); invented names split into several tokens, hence above the usual ~1.3.
 TOKENS_PER_WORD = 1.5
@@ -90,9 +90,11 @@ def test_every_source_exists_and_multihop_spans_two_documents(question_set):
             assert len(set(q.sources)) >= 2, q.id
 
 
-def test_no_question_appears_verbatim_in_the_documents(question_set, texts):
+def test_no_question_appears_verbatim_in_the_documents_but_recall(question_set, texts):
     corpus = " ".join(texts.values()).lower()
     for q in question_set.questions:
+        if q.kind == "recall":
+            continue  # a recall question completes a sentence as a document states it
         assert " ".join(q.question.split()).lower().rstrip("?") not in corpus, q.id
 
 

@@ -71,8 +71,9 @@ def ws(tmp_path) -> Workspace:
 
 
 def tiny_config(model_dir, **overrides) -> TrainConfig:
-    settings = dict(model=ModelConfig(model=str(model_dir), quantize="bf16"), epochs=4, seq_len=64, batch_size=2,
-                    checkpoint_every=3)
+    # lr pinned: RECORDED_LOSSES must not move when the product's default rate does.
+    settings = dict(model=ModelConfig(model=str(model_dir), quantize="bf16"), epochs=4, lr=1e-3, seq_len=64,
+                    batch_size=2, checkpoint_every=3)
     return TrainConfig(**{**settings, **overrides})
 
 
@@ -254,7 +255,8 @@ def test_kill_and_resume_matches_uninterrupted(ws, tmp_path, tiny_model_dir):
     # Dropout on, so resuming must restore the random state too.
     settings = dict(epochs=12, checkpoint_every=4, dropout=0.1)
     args = ["train", "--data", "plain", "-w", str(ws.root), "--model", str(tiny_model_dir), "--quantize", "bf16",
-            "--epochs", "12", "--seq-len", "64", "--batch-size", "2", "--checkpoint-every", "4", "--dropout", "0.1"]
+            "--epochs", "12", "--lr", "0.001", "--seq-len", "64", "--batch-size", "2", "--checkpoint-every", "4",
+            "--dropout", "0.1"]
     checkpoint = ws.adapter_dir("plain") / ".checkpoint" / "meta.json"
     env = {**os.environ, "ADAPTDOCS_RAISE_ERRORS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "adaptdocs", *args], env=env,
