@@ -1,8 +1,6 @@
 """adaptdocs: teach a local language model your documents, and measure how well it learned them."""
 
-import logging
 import os
-import warnings
 
 # Offline by design: no hub downloads, no telemetry. Set before any heavy import reads them.
 for _name, _value in {
@@ -14,11 +12,6 @@ for _name, _value in {
     "TOKENIZERS_PARALLELISM": "false",
 }.items():
     os.environ.setdefault(_name, _value)
-
-# Noise the user can't act on: bitsandbytes logs on import that an optional CPU kernel package is
-# missing, and peft reads a model attribute that transformers has deprecated.
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 from .errors import AdaptdocsError  # noqa: E402
 from .workspace import Workspace  # noqa: E402

@@ -6,8 +6,10 @@ Pipeline logic lives in the library modules; Rich output lives only here.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -425,8 +427,24 @@ def train(
     out.print(_table(f"Train {data}", rows, ("", "")))
 
 
+class _DropHubKernelNotice(logging.Filter):
+    """bitsandbytes logs on import that it could not fetch an optional CPU kernel from the hub;
+    adaptdocs runs offline, so the notice is noise. Its other warnings still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "kernels-community" not in record.getMessage()
+
+
+def _quiet_third_party_noise() -> None:
+    # Logger filters see only records of their own logger, so the filter goes on the one that logs it.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropHubKernelNotice())
+    # peft reads a model attribute that transformers has deprecated: nothing for the user to change.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
 def main() -> None:
     """Entry point: library errors become one line on stderr (ADAPTDOCS_RAISE_ERRORS=1 re-raises)."""
+    _quiet_third_party_noise()
     try:
         app()
     except AdaptdocsError as e:

@@ -69,8 +69,8 @@ def leaked_questions(questions, training_texts: dict[str, list[str]]) -> list[st
     A question found in the documents themselves measures memorisation. One found only in an
     augmented set was written by the augmenting model from the documents (question-answer
     augmentation does that by design): worth knowing, for it shows what the augmentation taught.
-    `recall` questions are left out: measuring memorisation is what they are for (a cloze recall
-    question is the start of a document's sentence).
+    Cloze `recall` questions are left out: each is the start of a document's sentence by design,
+    and measuring memorisation is what they are for.
 
     Args:
         questions: the question set.
@@ -79,7 +79,8 @@ def leaked_questions(questions, training_texts: dict[str, list[str]]) -> list[st
     warnings, in_documents = [], set()
     for name, texts in training_texts.items():
         haystack = "\n".join(normalise(t) for t in texts)
-        hits = [q.id for q in questions if q.kind != "recall" and len(normalise(q.question)) >= _MIN_LEAK_CHARS
+        hits = [q.id for q in questions if not (q.kind == "recall" and q.style == "cloze")
+                and len(normalise(q.question)) >= _MIN_LEAK_CHARS
                 and q.id not in in_documents and normalise(q.question) in haystack]
         if not hits:
             continue

@@ -25,7 +25,7 @@ FACTS = {
 }
 QUESTIONS = [
     {"id": "q1", "question": "Which team owns the Plosk tool?", "choices": ["Mubadra", "Ispaneth", "Trimbelo"],
-     "answer": 0, "kind": "recall", "sources": ["teams.md"]},
+     "answer": 0, "kind": "rephrase", "sources": ["teams.md"]},
     {"id": "q2", "question": "The Ispaneth team owns the", "choices": ["Krimbo tool", "Plosk tool"], "answer": 0,
      "kind": "reversal", "style": "cloze", "sources": ["backups.md"]},
     {"id": "q3", "question": "Who leads the Trimbelo team?", "choices": ["Fenwick Plosk", "Osk"], "answer": "Fenwick Plosk",
@@ -79,8 +79,8 @@ def test_unknown_condition_is_refused(tmp_path):
 def test_bad_lines_skipped_and_warnings_reported(tmp_path, tiny_model_dir):
     store_corpus(tmp_path / "ws")
     leak = {"id": "q4", "question": "The Krimbo tool is owned by the Ispaneth team", "choices": ["yes", "no"],
-            "answer": 0, "kind": "rephrase", "sources": ["nowhere.md"]}
-    # A recall question completes a document's sentence by design: no warning for it.
+            "answer": 0, "kind": "recall", "sources": ["nowhere.md"]}
+    # A cloze recall question completes a document's sentence by design: no warning for it.
     stated = {"id": "q5", "question": "The Plosk tool is owned by the", "choices": ["Mubadra team", "Ispaneth team"],
               "answer": 0, "kind": "recall", "style": "cloze"}
     questions = write_questions(tmp_path / "q.jsonl", [QUESTIONS[0], "{not json", QUESTIONS[1], QUESTIONS[2],

@@ -98,6 +98,20 @@ def test_no_question_appears_verbatim_in_the_documents_but_recall(question_set, 
         assert " ".join(q.question.split()).lower().rstrip("?") not in corpus, q.id
 
 
+def test_recall_questions_complete_a_sentence_of_their_source(question_set, texts):
+    """A recall question plus its answer is how the source states the fact; the prefix alone does not say it."""
+    from adaptdocs.ingest import table_sentences
+
+    rows = table_sentences((DOCS / "catalogue.html").read_text())
+    for q in question_set.questions:
+        if q.kind != "recall":
+            continue
+        answer = q.choices[q.answer]
+        stated = f"{q.question} {answer}"
+        assert q.style == "cloze" and answer not in q.question, q.id
+        assert any(stated in t for t in [texts[q.sources[0]], *rows]), q.id
+
+
 def test_answers_are_named_in_their_sources(question_set, texts):
     for q in question_set.questions:
         source_text = " ".join(texts[s] for s in q.sources)
