@@ -274,7 +274,7 @@ def _plan_local(store: Store, config: AugmentConfig, model_id: str) -> list[Item
     # Fragments (a heading, a stray symbol) state no fact worth restating.
     for s in (s for s in store.sentences() if len(words(s.text)) >= MIN_WORDS):
         reverse = COMPARISON_TEMPLATE if _COMPARISON.search(s.text) else "augment_reverse"
-        for t in (templates[name] for name in ("augment_rephrase", reverse, "augment_infer", "augment_question")):
+        for t in (templates[reverse if name == "augment_reverse" else name] for name in LOCAL_TEMPLATES):
             key = _item_key("local", t, [s.id, s.document_id], None, model_id, config)
             items.append(Item(key, "local", t, [s.id], [s.document_id], source_text=s.text))
     return items

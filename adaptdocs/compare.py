@@ -76,12 +76,12 @@ def leaked_questions(questions, training_texts: dict[str, list[str]]) -> list[st
         questions: the question set.
         training_texts: training set name → its texts; "plain" (the documents) first.
     """
+    candidates = {q.id: text for q in questions if not (q.kind == "recall" and q.style == "cloze")
+                  and len(text := normalise(q.question)) >= _MIN_LEAK_CHARS}
     warnings, in_documents = [], set()
     for name, texts in training_texts.items():
         haystack = "\n".join(normalise(t) for t in texts)
-        hits = [q.id for q in questions if not (q.kind == "recall" and q.style == "cloze")
-                and len(normalise(q.question)) >= _MIN_LEAK_CHARS
-                and q.id not in in_documents and normalise(q.question) in haystack]
+        hits = [qid for qid, text in candidates.items() if qid not in in_documents and text in haystack]
         if not hits:
             continue
         shown = ", ".join(hits[:5]) + (f" and {len(hits) - 5} more" if len(hits) > 5 else "")

@@ -93,6 +93,8 @@ COMPARATIVES = {
 }
 
 
+CATALOGUE_HEADER = ["Tool", "Owner", "Purpose"]
+
 # ---------------------------------------------------------------------------------------------
 # Facts: one record per fact, with the sentence that states it and the document it is in.
 
@@ -185,7 +187,7 @@ def build_documents(facts: list[Fact]) -> dict[str, tuple[str, list[tuple]]]:
         ("p", ["This catalogue lists the internal tools used at Thrennik.",
                "Ask the owning team before you change a tool."]),
         ("h", "Core tools"),
-        ("table", ["Tool", "Owner", "Purpose"], [[t, TOOLS[t][0], TOOLS[t][1]] for t in table_tools]),
+        ("table", CATALOGUE_HEADER, [[t, TOOLS[t][0], TOOLS[t][1]] for t in table_tools]),
         ("h", "Recently added tools"),
         ("ul", [s for t in list_tools for s in says((t, "owned_by"), (t, "used_for"))]),
         ("h", "Requesting access"),
@@ -527,8 +529,9 @@ def stated_completion(f: Fact, distractors: list[str]) -> Draft:
     """
     if f.relation in ("owned_by", "used_for") and TOOLS[f.subject][2] == "table":
         team, purpose, _ = TOOLS[f.subject]
-        row = f"Tool: {f.subject}. Owner: {team}. Purpose: {purpose}."
-        prefix = row[: row.index(f.object, len(f"Tool: {f.subject}."))].rstrip()
+        cells = dict(zip(CATALOGUE_HEADER, (f.subject, team, purpose)))
+        row = " ".join(f"{header}: {cell}." for header, cell in cells.items())
+        prefix = row[: row.index(f.object, len(f"{CATALOGUE_HEADER[0]}: {f.subject}."))].rstrip()
         return Draft("recall", prefix, f.object, distractors, [f.document], style="cloze")
     if f.relation == "is_a":
         # "Grelby is an Ombrisk server": the article goes with the choice, or it would give the answer away.
