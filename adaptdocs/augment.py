@@ -16,7 +16,6 @@ Items whose sources changed are stale and are redone.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -24,6 +23,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 
+from . import atomic
 from .augment_filters import (
     MIN_WORDS,
     CorpusVocabulary,
@@ -36,6 +36,7 @@ from .augment_filters import (
     words,
 )
 from .config import AugmentConfig, to_dict
+from .lineage import CorpusState, item_currency, item_inputs, model_fingerprint, sha
 from .models.base import Model, Usage
 from .progress import NullReporter, Reporter
 from .store import Store, now
@@ -88,6 +89,7 @@ class Item:
     source_text: str = ""
     prefix: str = ""
     units: list[Unit] = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)  # its fingerprint (lineage.item_inputs); key = sha(inputs)
 
 
 @dataclass
@@ -178,9 +180,10 @@ def augment(
     sentences = store.sentences()
     documents = store.documents()
     vocabulary = CorpusVocabulary(s.text for s in sentences)
-    model_id = model.info.name if model is not None else (config.model.model or "default")
+    # A loaded model is known by its name; a spec by its weights' fingerprint (lineage).
+    model_id = model.info.name if model is not None else model_fingerprint(config.model)
     loaded = _ModelOnDemand(model, config, reporter)
-    summary = AugmentSummary(model=model_id, dry_run=config.dry_run)
+    summary = AugmentSummary(model=model_id.split("@")[0], dry_run=config.dry_run)
     run_id = None if config.dry_run else store.start_run("augment", to_dict(config))
     try:
         for strategy in config.strategies:
@@ -244,27 +247,20 @@ class _ModelOnDemand:
 # -- planning -------------------------------------------------------------------------
 
 
-def _sha(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
-def _template_hash(t: PromptTemplate) -> str:
-    return _sha(t.mode, t.text, t.system, t.stop, t.max_new_tokens)[:16]
-
-
 def _settings(config: AugmentConfig, template: PromptTemplate) -> dict:
     return {
         "temperature": config.temperature,
         "samples": config.samples,
         "max_new_tokens": template.max_new_tokens,
         "quantize": config.model.quantize,
-        "template_hash": _template_hash(template),
     }
 
 
-def _item_key(strategy: str, template: PromptTemplate, sources: list[str], corpus_hash, model_id: str, config) -> str:
-    return _sha(strategy, template.name, _template_hash(template), sources, corpus_hash, model_id,
-                _settings(config, template), config.seed)
+def _item(strategy: str, template: PromptTemplate, sentence_ids: list[str], document_ids: list[str],
+          corpus_hash: str | None, model_id: str, config: AugmentConfig, **fields) -> Item:
+    inputs = item_inputs(strategy, template, document_ids, sentence_ids, corpus_hash, model_id,
+                         _settings(config, template), config.seed)
+    return Item(sha(inputs), strategy, template, sentence_ids, document_ids, corpus_hash, inputs=inputs, **fields)
 
 
 def _plan_local(store: Store, config: AugmentConfig, model_id: str) -> list[Item]:
@@ -275,18 +271,14 @@ def _plan_local(store: Store, config: AugmentConfig, model_id: str) -> list[Item
     for s in (s for s in store.sentences() if len(words(s.text)) >= MIN_WORDS):
         reverse = COMPARISON_TEMPLATE if _COMPARISON.search(s.text) else "augment_reverse"
         for t in (templates[reverse if name == "augment_reverse" else name] for name in LOCAL_TEMPLATES):
-            key = _item_key("local", t, [s.id, s.document_id], None, model_id, config)
-            items.append(Item(key, "local", t, [s.id], [s.document_id], source_text=s.text))
+            items.append(_item("local", t, [s.id], [s.document_id], None, model_id, config, source_text=s.text))
     return items
 
 
 def _plan_global(store: Store, documents, config: AugmentConfig, model_id: str) -> list[Item]:
     template = load_template(GLOBAL_TEMPLATE)
     chash = store.corpus_hash()
-    return [
-        Item(_item_key("global", template, [d.id], chash, model_id, config), "global", template, [], [d.id], chash)
-        for d in documents
-    ]
+    return [_item("global", template, [], [d.id], chash, model_id, config) for d in documents]
 
 
 @dataclass
@@ -299,14 +291,12 @@ def _reconcile(store: Store, strategy: str, items: list[Item], config: AugmentCo
     """Remove stale and superseded items (unless a dry run), and pick what is left to do."""
     summary = StrategySummary(planned=len(items))
     planned = {i.key for i in items}
-    document_ids = {d.id for d in store.documents()}
-    current_hash = items[0].corpus_hash if items else None
+    state = CorpusState(store)
     stale, superseded = [], []
     for row in store.augment_items(strategy):
         if row["key"] in planned:
             continue
-        gone = any(d not in document_ids for d in json.loads(row["document_ids"] or "[]"))
-        (stale if gone or (strategy == "global" and row["corpus_hash"] != current_hash) else superseded).append(row["key"])
+        (superseded if item_currency(row, state).current else stale).append(row["key"])
     summary.stale_removed, summary.superseded_removed = len(stale), len(superseded)
     if not config.dry_run:
         store.delete_items(stale + superseded)
@@ -536,7 +526,7 @@ def _keep_question_answers(outputs: list[str], source: str, filt: StatementFilte
 
 def _save(store: Store, item: Item, texts: list[str], model: Model, config: AugmentConfig, filt: StatementFilter,
           examples: WorkedExamples, usage: Usage, summary: StrategySummary) -> None:
-    settings = json.dumps(_settings(config, item.template), sort_keys=True)
+    settings = json.dumps(item.inputs["settings"], sort_keys=True)
     rows, dropped = [], Counter()
     for i, unit in enumerate(item.units):
         outputs = texts[i * config.samples : (i + 1) * config.samples]
@@ -547,7 +537,7 @@ def _save(store: Store, item: Item, texts: list[str], model: Model, config: Augm
         dropped.update(unit_dropped)
         rows += [
             {
-                "id": _sha(item.key, text)[:32],
+                "id": sha(item.key, text)[:32],
                 "item_key": item.key,
                 "strategy": item.strategy,
                 "template": item.template.name,
@@ -569,6 +559,7 @@ def _save(store: Store, item: Item, texts: list[str], model: Model, config: Augm
             "document_ids": json.dumps(item.document_ids),
             "sentence_ids": json.dumps(item.sentence_ids),
             "corpus_hash": item.corpus_hash,
+            "inputs": json.dumps(item.inputs, sort_keys=True),
             "model": model.info.name,
             "n_kept": len(rows),
             "dropped": json.dumps(dict(dropped), sort_keys=True),
@@ -592,21 +583,19 @@ def export_examples(ws: Workspace, strategy: str) -> tuple[int, str]:
         ws: the workspace.
         strategy: local or global.
     """
-    ws.exports_dir.mkdir(parents=True, exist_ok=True)
     path = ws.exports_dir / f"augmented-{strategy}.jsonl"
-    tmp = path.with_suffix(".jsonl.tmp")
     rows = ws.store.examples(strategy)
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in rows:
-            sentence_ids, document_ids = json.loads(r["source_sentence_ids"]), json.loads(r["source_document_ids"])
-            record = {
-                "text": r["text"],
-                "strategy": r["strategy"],
-                "template": r["template"],
-                "source_ids": sentence_ids or document_ids,
-                "source_document_ids": document_ids,
-                "model": r["model"],
-            }
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    lines = []
+    for r in rows:
+        sentence_ids, document_ids = json.loads(r["source_sentence_ids"]), json.loads(r["source_document_ids"])
+        record = {
+            "text": r["text"],
+            "strategy": r["strategy"],
+            "template": r["template"],
+            "source_ids": sentence_ids or document_ids,
+            "source_document_ids": document_ids,
+            "model": r["model"],
+        }
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    atomic.write_text(path, "".join(lines))
     return len(rows), str(path)

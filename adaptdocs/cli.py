@@ -172,14 +172,37 @@ def ingest(
 
 
 @app.command()
-def status(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False):
-    """Show what the workspace holds and what is stale.
+def status(
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    model: ModelOpt = None,
+    quantize: QuantizeOpt = "auto",
+    adapter: Annotated[Optional[str], typer.Option(help="Show one adapter in full: what it was trained on and its documents.")] = None,
+    as_json: JsonOpt = False,
+):
+    """Show what the workspace holds, what is stale, and which input changed.
 
-    Example: adaptdocs status -w ./.adaptdocs
+    Adapters are judged against the default training settings with --model, as `compare` trains them.
+
+    Example: adaptdocs status --adapter both --json
     """
+    from .config import ModelConfig
     from .status import workspace_status
 
-    data = workspace_status(_workspace(workspace))
+    data = workspace_status(_workspace(workspace), TrainConfig(model=ModelConfig(model, quantize)))
+    if adapter is not None:
+        found = [a for a in data["adapters"] if a["data"] == adapter]
+        if not found:
+            raise AdaptdocsError(f"no adapter {adapter!r} in {data['workspace']}", f"run adaptdocs train --data {adapter}")
+        data = found[0]
+        if as_json:
+            _print_json(data)
+            return
+        rows = [("state", "stale: " + "; ".join(data["changed"]) if data["stale"] else "current"),
+                ("steps", data["steps"]), ("final loss", data["final_loss"]),
+                *[(f"rows: {k}", v) for k, v in data["composition"].items()],
+                ("documents", "\n".join(data["documents"]))]
+        out.print(_table(f"Adapter {adapter}", rows, ("", "")))
+        return
     if as_json:
         _print_json(data)
         return
@@ -187,14 +210,20 @@ def status(workspace: WorkspaceOpt = DEFAULT_WS, as_json: JsonOpt = False):
     out.print(_table("Corpus", [(k, v) for k, v in data["corpus"].items()], ("", "count")))
     for f in data["failures"]:
         out.print("[yellow]failed[/] " + escape(f"{f['path']}: {f['error']} ({f['hint']})"), highlight=False)
+    for change in data["changed_documents"]:
+        out.print(f"[yellow]changed[/] {escape(change)} (rerun adaptdocs ingest)", highlight=False)
     if data["augmented"]:
-        rows = [(s, v["examples"], v["items"], v["stale_items"]) for s, v in data["augmented"].items()]
-        out.print(_table("Augmented", rows, ("strategy", "examples", "items done", "stale items")))
+        rows = [(s, v["examples"], v["items"], v["stale_items"], "; ".join(f"{r} ({n})" for r, n in v["stale_because"].items()))
+                for s, v in data["augmented"].items()]
+        out.print(_table("Augmented", rows, ("strategy", "examples", "items done", "stale items", "why stale")))
     if data["adapters"]:
-        rows = [(a["data"], a["steps"], a["final_loss"], "stale" if a["stale"] else "current") for a in data["adapters"]]
-        out.print(_table("Adapters", rows, ("training set", "steps", "final loss", "state")))
+        rows = [(a["data"], a["steps"], a["final_loss"], "stale" if a["stale"] else "current", "; ".join(a["changed"]))
+                for a in data["adapters"]]
+        out.print(_table("Adapters", rows, ("training set", "steps", "final loss", "state", "what changed")))
     if data["reports"]:
-        out.print(f"Reports: {len(data['reports'])}, latest {data['reports'][-1]}")
+        latest = data["reports"][-1]
+        state = "stale: " + "; ".join(latest["changed"]) if latest["stale"] else "current"
+        out.print(f"Reports: {len(data['reports'])}, latest {latest['name']} ({escape(state)})", highlight=False)
 
 
 @app.command()

@@ -2,20 +2,20 @@
 question set with one prompt and one scoring, and write the report.
 
 What is missing or stale runs first: augmentation for the strategies a fine-tuned condition
-needs (augment is resumable and skips finished items), then training where an adapter is
-missing or was trained on another training set than the current one.
+needs (augment is resumable and skips finished items), then training where `lineage` judges an
+adapter missing or stale, exactly as `adaptdocs train` and `adaptdocs status` judge it. Scoring
+is the evaluation stage's (evaluate.py); compare only orchestrates.
 """
 
 from __future__ import annotations
 
-import gc
-import json
-import re
 from dataclasses import replace
 from pathlib import Path
 
-from .config import CompareConfig, to_dict
+from .augment_filters import normalise
+from .config import CompareConfig, TrainConfig, to_dict
 from .errors import AdaptdocsError
+from .lineage import CorpusState, adapter_currency, report_inputs
 from .progress import NullReporter, Reporter
 from .report import Report, build_report, write_report
 from .workspace import Workspace
@@ -24,28 +24,6 @@ from .workspace import Workspace
 STRATEGIES_OF = {"plain": (), "local": ("local",), "global": ("global",), "both": ("local", "global")}
 # Shorter questions ("Who?") would match training text by accident.
 _MIN_LEAK_CHARS = 20
-
-
-def adapter_meta(ws: Workspace, data: str) -> dict | None:
-    """The adapter's adaptdocs.json, or None when there is no complete adapter."""
-    path = ws.adapter_dir(data) / "adaptdocs.json"
-    if not path.is_file() or not (ws.adapter_dir(data) / "adapter_config.json").is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-
-
-def trained_on(meta: dict) -> str | None:
-    training_set = meta.get("training_set")
-    return training_set.get("sha256") if isinstance(training_set, dict) else meta.get("training_set_sha256")
-
-
-def same_base_model(meta: dict, model: str | None) -> bool:
-    """Whether the adapter was trained on the model spec compare evaluates (an adapter only fits its base)."""
-    request = meta.get("request")
-    return not isinstance(request, dict) or request.get("model") == model
 
 
 def unknown_sources(questions, documents) -> list[str]:
@@ -57,10 +35,6 @@ def unknown_sources(questions, documents) -> list[str]:
         if missing:
             warnings.append(f"question {q.id}: unknown source {', '.join(missing)} (not an ingested document)")
     return warnings
-
-
-def normalise(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def leaked_questions(questions, training_texts: dict[str, list[str]]) -> list[str]:
@@ -105,59 +79,46 @@ def augment_cost(ws: Workspace, data: str) -> dict:
     return {"augment_tokens": tokens, "augment_seconds": seconds}
 
 
-def _train_config(config: CompareConfig):
-    if config.train is not None:
-        return config.train
-    from .config import TrainConfig
-
-    return TrainConfig(model=config.model, seed=config.seed)
+def train_config(config: CompareConfig) -> TrainConfig:
+    """The training settings compare judges and trains adapters with: its own, else the defaults."""
+    return config.train if config.train is not None else TrainConfig(model=config.model, seed=config.seed)
 
 
 def prepare_adapters(ws: Workspace, config: CompareConfig, reporter: Reporter) -> tuple[dict[str, dict], list[str]]:
     """Run augment and train where a fine-tuned condition's inputs are missing or stale.
 
-    Returns (training set → adapter metadata for the conditions that can run, warnings).
+    Returns (training set → adapter record for the conditions that can run, warnings).
     """
-    from .training_data import build_training_set
-
     datas = [c.removeprefix("ft-") for c in config.conditions if c.startswith("ft-")]
     ready, warnings = {}, []
     if not datas:
         return ready, warnings
-    train_config = _train_config(config)
+    settings = train_config(config)
     if not config.no_train:
         from .augment import augment
 
         for strategy in dict.fromkeys(s for d in datas for s in STRATEGIES_OF[d]):
             reporter.log(f"augment {strategy}: bringing augmented examples up to date")
             augment(ws, replace(config.augment, strategy=strategy, model=config.model), reporter)
+    state = CorpusState(ws.store)
     for data in datas:
-        meta = adapter_meta(ws, data)
-        # Without explicit train settings, keep the split the adapter was trained with, as status judges it.
-        recorded = (meta or {}).get("training_set")
-        split = (recorded.get("split") if isinstance(recorded, dict) and config.train is None else None) or train_config.split
-        current = build_training_set(ws, data, split).sha256
-        same_model = meta is None or same_base_model(meta, config.model.model)
-        fresh = meta is not None and trained_on(meta) == current and same_model
+        judged = adapter_currency(ws, replace(settings, data=data), state)
+        why = "; ".join(judged.currency.changed)
         if config.no_train:
-            if meta is None:
+            if judged.missing:
                 warnings.append(f"ft-{data} skipped: no adapter in {ws.adapter_dir(data)} (--no-train)")
                 continue
-            if not same_model:
-                warnings.append(f"ft-{data} skipped: its adapter was trained on another model (--no-train)")
-                continue
-            if not fresh:
-                warnings.append(f"ft-{data}: adapter is stale (trained on another training set), used anyway (--no-train)")
-        elif not fresh:
-            why = "missing" if meta is None else ("trained on another model" if not same_model else "stale")
-            reporter.log(f"train {data}: adapter {why}, training")
+            if not judged.currency.current:
+                warnings.append(f"ft-{data}: adapter is stale ({why}), used anyway (--no-train)")
+        elif not judged.currency.current:
+            reporter.log(f"train {data}: adapter {'missing' if judged.missing else 'stale: ' + why}, training")
             from .train import train
 
-            train(ws, replace(train_config, data=data, split=split), reporter)
-            meta = adapter_meta(ws, data)
-            if meta is None:
+            train(ws, replace(settings, data=data), reporter)
+            judged = adapter_currency(ws, replace(settings, data=data))
+            if judged.missing:
                 raise AdaptdocsError(f"training {data} produced no adapter in {ws.adapter_dir(data)}")
-        ready[data] = meta
+        ready[data] = judged.record
     return ready, warnings
 
 
@@ -165,7 +126,7 @@ def _training_texts(ws: Workspace, config: CompareConfig, adapters: dict) -> dic
     """The texts of the plain training set (the corpus itself) and of each adapter evaluated."""
     from .training_data import build_training_set
 
-    split = _train_config(config).split
+    split = train_config(config).split
     return {d: build_training_set(ws, d, split).texts for d in dict.fromkeys(["plain", *adapters])}
 
 
@@ -188,6 +149,7 @@ def compare(ws: Workspace, config: CompareConfig, reporter: Reporter = NullRepor
         config: question set, conditions, model and settings.
         reporter: progress of every stage (augment, train, evaluation).
     """
+    from .evaluate import evaluate_conditions
     from .questions import load_questions
 
     ws.require_documents()
@@ -196,10 +158,9 @@ def compare(ws: Workspace, config: CompareConfig, reporter: Reporter = NullRepor
     warnings = [f"{config.questions}: {p}" for p in question_set.problems]
     if not questions:
         raise AdaptdocsError(f"{config.questions} holds no valid question", "see design.md for the schema")
-    documents = ws.store.documents()
-    warnings += unknown_sources(questions, documents)
+    warnings += unknown_sources(questions, ws.store.documents())
     for w in warnings:
-        reporter.log(f"[yellow]warning[/] {w}")
+        reporter.log(f"warning: {w}")
 
     logged = len(warnings)
     run_id = ws.store.start_run("compare", to_dict(config))
@@ -208,8 +169,12 @@ def compare(ws: Workspace, config: CompareConfig, reporter: Reporter = NullRepor
         warnings += adapter_warnings
         warnings += leaked_questions(questions, _training_texts(ws, config, adapters))
         for w in warnings[logged:]:
-            reporter.log(f"[yellow]warning[/] {w}")
-        report = _evaluate_all(ws, config, question_set, documents, adapters, warnings, reporter)
+            reporter.log(f"warning: {w}")
+        evaluation = evaluate_conditions(
+            ws, question_set, config.conditions, {d: ws.adapter_dir(d) for d in adapters}, config.model,
+            batch_size=config.batch_size, retrieval_tokens=config.retrieval_tokens, reporter=reporter,
+        )
+        report = _write_report(ws, config, question_set, evaluation, adapters, warnings)
     except BaseException as e:
         ws.store.finish_run(run_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed", {"error": str(e)})
         raise
@@ -217,85 +182,28 @@ def compare(ws: Workspace, config: CompareConfig, reporter: Reporter = NullRepor
     return report
 
 
-def _evaluate_all(ws, config, question_set, documents, adapters, warnings, reporter) -> Report:
-    from .evaluate import evaluate_condition, prompt_templates, render_prompt
-    from .models import load_model
-    from .retrieval import build_icl_context
-    from .templates import load_template
-
-    questions = question_set.questions
-    model_config = config.model
-    templates = prompt_templates()
-    results, costs, notes, extra, usage = {}, {}, [], {}, {}
-    model = None
-
-    def load(adapter=None):
-        nonlocal model
-        model = None
-        gc.collect()
-        model = load_model(
-            model_config.model, quantize=model_config.quantize, device=model_config.device, adapter=adapter, reporter=reporter
-        )
-        extra.setdefault("model_info", _info(model))
-        return model
-
-    base = load() if {"base", "icl"} & set(config.conditions) else None
-    for condition in [c for c in config.conditions if c in ("base", "icl")]:
-        if condition == "base":
-            results["base"] = evaluate_condition(base, questions, "base", reporter=reporter, batch_size=config.batch_size, templates=templates)
-        else:
-            prompts = {q.id: render_prompt(q, templates) for q in questions}
-            longest = max(base.count_tokens(prompts[q.id] + " " + c) for q in questions for c in q.choices)
-            icl = build_icl_context(
-                base, load_template("icl_corpus"), documents, ws.store.sentences(),
-                {q.id: q.question for q in questions}, longest, config.retrieval_tokens,
-            )
-            notes.append(icl.note())
-            reporter.log(icl.note())
-            extra["icl"] = icl.as_dict()
-            results["icl"] = evaluate_condition(
-                base, questions, "icl", icl.shared_prefix or "", reporter,
-                prefixes=icl.prefixes if icl.retrieved else None, batch_size=config.batch_size, templates=templates,
-            )
-        usage[condition] = results[condition].usage.as_dict()
-
-    for condition in [c for c in config.conditions if c.startswith("ft-")]:
-        data = condition.removeprefix("ft-")
-        if data not in adapters:
-            continue
-        base = None
-        tuned = load(ws.adapter_dir(data))
-        results[condition] = evaluate_condition(tuned, questions, condition, reporter=reporter, batch_size=config.batch_size, templates=templates)
-        meta = adapters[data]
-        costs[condition] = {
-            "train_tokens": meta.get("train_tokens", 0),
-            "train_seconds": meta.get("train_seconds", 0.0),
-            **augment_cost(ws, data),
-        }
-        usage[condition] = results[condition].usage.as_dict()
-
-    ordered = {c: results[c] for c in config.conditions if c in results}
-    notes.append(
+def _write_report(ws: Workspace, config: CompareConfig, question_set, evaluation, adapters: dict, warnings: list[str]) -> Report:
+    results = evaluation.results
+    costs = {
+        f"ft-{data}": {"train_tokens": record.get("train_tokens", 0), "train_seconds": record.get("train_seconds", 0.0),
+                       **augment_cost(ws, data)}
+        for data, record in adapters.items() if f"ft-{data}" in results
+    }
+    notes = evaluation.notes + [
         "prompt_tokens_per_query: tokens of one query's prompt, the icl corpus (or retrieved passages) "
         "included; the choices scored are not counted. seconds_per_query: wall time of scoring all choices / questions."
-    )
+    ]
+    used = {data: record.get("inputs") for data, record in adapters.items() if f"ft-{data}" in results}
+    extra = {"model_info": evaluation.model_info,
+             "usage": {c: r.usage.as_dict() for c, r in results.items()},
+             "skipped_conditions": [c for c in config.conditions if c not in results],
+             "inputs": report_inputs(question_set.sha256, used, config.model)}
+    if evaluation.icl is not None:
+        extra["icl"] = evaluation.icl
     data = build_report(
-        extra.get("model_info", {}).get("name", model_config.model or "default"),
-        {"path": str(question_set.path), "n": len(questions), "sha256": question_set.sha256},
-        ordered,
-        costs,
-        chance=_chance(questions),
-        seed=config.seed,
-        notes=notes,
-        warnings=warnings,
-        extra={**extra, "usage": usage, "skipped_conditions": [c for c in config.conditions if c not in results]},
+        evaluation.model_info.get("name", config.model.model or "default"),
+        {"path": str(question_set.path), "n": len(question_set.questions), "sha256": question_set.sha256},
+        results, costs, chance=_chance(question_set.questions), seed=config.seed, notes=notes, warnings=warnings,
+        extra=extra,
     )
-    path = write_report(ws.reports_dir, data, ordered)
-    return Report(data, path)
-
-
-def _info(model) -> dict:
-    info = model.info
-    result = info.as_dict() if hasattr(info, "as_dict") else dict(vars(info))
-    result.pop("adapter", None)
-    return result
+    return Report(data, write_report(ws.reports_dir, data, results))

@@ -1,21 +1,27 @@
-"""Multiple-choice scoring by log-likelihood, the lm-evaluation-harness way.
+"""The evaluation stage: score conditions on a question set by log-likelihood, the lm-evaluation-harness way.
 
 For each choice, the summed log-probability of " " + choice after the prompt: `acc` picks the
 largest sum, `acc_norm` the largest sum per character of the choice (long choices are not
 penalised for having more tokens). Every condition uses the same templates and scoring; only
 the model (base or adapter) and, for icl, the prefix before the prompt differ.
+
+`evaluate_conditions` is the stage's entry: load each condition's model once, score it, and
+return predictions and per-query cost. Bringing adapters up to date is compare's job, not this one.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .models.base import Model, Usage
 from .models.scoring import choice_scores
+from .config import ModelConfig
 from .progress import NullReporter, Reporter
-from .questions import STYLES
+from .questions import STYLES, QuestionSet
 from .templates import PromptTemplate, load_template
 
 
@@ -146,3 +152,78 @@ def evaluate_condition(
         seconds_per_query=seconds / n,
         usage=usage,
     )
+
+
+@dataclass
+class Evaluation:
+    """What the evaluation stage returns: one result per condition that ran, and how icl was built."""
+
+    results: dict[str, ConditionResult]
+    model_info: dict  # the base model, as ModelInfo.as_dict() without the adapter
+    icl: dict | None = None  # IclContext.as_dict() when icl ran
+    notes: list[str] = field(default_factory=list)
+
+
+def evaluate_conditions(
+    ws,
+    question_set: QuestionSet,
+    conditions: Sequence[str],
+    adapters: dict[str, Path],
+    model: ModelConfig,
+    *,
+    batch_size: int = 32,
+    retrieval_tokens: int = 1024,
+    reporter: Reporter = NullReporter(),
+) -> Evaluation:
+    """Score each condition on one question set with one prompt and one scoring.
+
+    Args:
+        ws: the workspace (its corpus is the icl prefix).
+        question_set: the questions.
+        conditions: base, icl and ft-<data> names, in report order; an ft- condition without an
+            entry in `adapters` is skipped.
+        adapters: training set name → its adapter directory.
+        model: the base model.
+        batch_size: sequences scored together.
+        retrieval_tokens: the icl passage budget per question when the corpus does not fit the context.
+        reporter: progress of loading and scoring.
+    """
+    from .models import load_model
+    from .retrieval import build_icl_context
+
+    questions = question_set.questions
+    templates = prompt_templates()
+    evaluation = Evaluation(results={}, model_info={})
+
+    def load(adapter: Path | None = None) -> Model:
+        gc.collect()  # the previous condition's weights go before the next are loaded
+        loaded = load_model(model.model, quantize=model.quantize, device=model.device, adapter=adapter, reporter=reporter)
+        if not evaluation.model_info:
+            evaluation.model_info = {k: v for k, v in loaded.info.as_dict().items() if k != "adapter"}
+        return loaded
+
+    untuned = [c for c in conditions if c in ("base", "icl")]
+    base = load() if untuned else None
+    for condition in untuned:
+        prefix, prefixes = "", None
+        if condition == "icl":
+            prompts = [render_prompt(q, templates) for q in questions]
+            longest = max(base.count_tokens(p + " " + c) for p, q in zip(prompts, questions) for c in q.choices)
+            icl = build_icl_context(base, load_template("icl_corpus"), ws.store.documents(), ws.store.sentences(),
+                                    {q.id: q.question for q in questions}, longest, retrieval_tokens)
+            evaluation.icl = icl.as_dict()
+            evaluation.notes.append(icl.note())
+            reporter.log(icl.note())
+            prefix, prefixes = icl.shared_prefix or "", icl.prefixes if icl.retrieved else None
+        evaluation.results[condition] = evaluate_condition(
+            base, questions, condition, prefix, reporter, prefixes=prefixes, batch_size=batch_size, templates=templates)
+    base = None
+    for condition in conditions:
+        data = condition.removeprefix("ft-")
+        if condition.startswith("ft-") and data in adapters:
+            tuned = load(adapters[data])
+            evaluation.results[condition] = evaluate_condition(
+                tuned, questions, condition, reporter=reporter, batch_size=batch_size, templates=templates)
+            tuned = None
+    evaluation.results = {c: evaluation.results[c] for c in conditions if c in evaluation.results}
+    return evaluation

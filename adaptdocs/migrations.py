@@ -112,3 +112,10 @@ def m001_initial(db: Database) -> None:
         },
         pk="id",
     )
+
+
+@migrations()
+def m002_item_inputs(db: Database) -> None:
+    # Each augmentation item's fingerprint (lineage.item_inputs): what it was made from, so status
+    # can say which input of a stale item changed. Rows from before it are judged by their sources.
+    db["augment_items"].add_column("inputs", str)

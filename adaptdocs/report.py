@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .atomic import temp_dir
 from .evaluate import ConditionResult
 
 RESAMPLES = 1000
@@ -340,10 +341,7 @@ def write_report(reports_dir: Path, data: dict, results: dict[str, ConditionResu
     while final.exists():
         suffix += 1
         final = reports_dir / f"{stamp}-{suffix}"
-    tmp = reports_dir / f".tmp-{final.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    tmp = temp_dir(reports_dir, f".tmp-{final.name}-")
     try:
         charts = render_charts(data, tmp)
         (tmp / "report.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -1,89 +1,92 @@
-"""What a workspace holds, and what is stale.
+"""What a workspace holds, and what is stale, with the input that changed.
 
-Staleness follows from content hashes, never from timestamps:
-- an augmentation item is stale when a document it was made from is no longer stored (the file
-  changed or was pruned), or, for `global`, when the corpus as a whole changed;
-- an adapter is stale when the training set it was trained on would now come out different.
+Currency is decided by `lineage` alone, so status says "current" exactly where `compare` and
+`train`, run with the same settings, would not redo the work.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import replace
 
-from .errors import AdaptdocsError
+from .config import TRAINING_SETS, TrainConfig
+from .lineage import CorpusState, adapter_currency, document_currency, item_currency, report_currency
 from .workspace import Workspace
 
 
-def workspace_status(ws: Workspace) -> dict:
+def workspace_status(ws: Workspace, train: TrainConfig | None = None) -> dict:
     """A summary of the workspace: corpus counts, failures, augmented sets, adapters, reports.
 
     Args:
         ws: the workspace.
+        train: the training settings adapters are judged against (default: TrainConfig's defaults,
+            which is what `compare` trains with).
     """
     store = ws.store
     counts = store.counts()
+    state = CorpusState(store)
     return {
         "workspace": str(ws.root),
         "corpus": {k: counts[k] for k in ("documents", "elements", "sentences", "failures")},
         "failures": [{k: f[k] for k in ("path", "error", "hint")} for f in store.failures()],
-        "augmented": augmented_status(store),
-        "adapters": adapter_status(ws),
-        # Dot folders are reports still being written (or left by a kill), not reports.
-        "reports": sorted(p.name for p in ws.reports_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if ws.reports_dir.is_dir() else [],
+        "changed_documents": [c for row in store.db["documents"].rows for c in document_currency(row).changed],
+        "augmented": augmented_status(store, state),
+        "adapters": adapter_status(ws, train or TrainConfig(), state),
+        "reports": report_status(ws),
     }
 
 
-def augmented_status(store) -> dict[str, dict]:
-    """Per strategy: examples stored, items done, and items stale."""
-    document_ids = set(store.document_paths().values())
-    corpus_hash = store.corpus_hash()
-    result: dict[str, dict] = defaultdict(lambda: {"examples": 0, "items": 0, "stale_items": 0})
+def augmented_status(store, state: CorpusState) -> dict[str, dict]:
+    """Per strategy: examples stored, items done, items stale, and why they are stale."""
+    result: dict[str, dict] = defaultdict(lambda: {"examples": 0, "items": 0, "stale_items": 0, "stale_because": {}})
     for item in store.augment_items():
         entry = result[item["strategy"]]
         entry["items"] += 1
-        sources = set(json.loads(item["document_ids"] or "[]"))
-        if not sources <= document_ids or (item["strategy"] == "global" and item["corpus_hash"] != corpus_hash):
+        currency = item_currency(item, state)
+        if not currency.current:
             entry["stale_items"] += 1
+            for reason in currency.changed:
+                entry["stale_because"][reason] = entry["stale_because"].get(reason, 0) + 1
     for example in store.examples():
         result[example["strategy"]]["examples"] += 1
     return dict(sorted(result.items()))
 
 
-def adapter_status(ws: Workspace) -> list[dict]:
-    """Every adapter with its `adaptdocs.json`, and whether its training set has changed since."""
+def adapter_status(ws: Workspace, train: TrainConfig, state: CorpusState) -> list[dict]:
+    """Every adapter with its record, whether it is current, what changed, and the documents it learned."""
     adapters = []
-    for meta_path in sorted(ws.adapters_dir.glob("*/adaptdocs.json")) if ws.adapters_dir.is_dir() else []:
-        if meta_path.parent.name.startswith("."):  # a temporary folder left by a killed save, not an adapter
+    for data in TRAINING_SETS:
+        if not ws.adapter_dir(data).is_dir():
             continue
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            adapters.append({"data": meta_path.parent.name, "steps": None, "final_loss": None, "stale": True})
-            continue
-        training_set = meta.get("training_set") or {}
-        data = training_set.get("name") or meta_path.parent.name
+        judged = adapter_currency(ws, replace(train, data=data), state)
+        record = judged.record or {}
+        training_set = record.get("training_set") or {}
         adapters.append(
             {
                 "data": data,
-                "steps": meta.get("steps"),
-                "final_loss": meta.get("final_loss"),
-                "stale": _training_set_changed(ws, data, training_set),
+                "steps": record.get("steps"),
+                "final_loss": record.get("final_loss"),
+                "stale": not judged.currency.current,
+                "changed": judged.currency.changed,
+                "composition": training_set.get("composition", {}),
+                "documents": [state.relpaths.get(d, f"{d[:12]} (no longer stored)") for d in training_set.get("documents", [])],
             }
         )
     return adapters
 
 
-def _training_set_changed(ws: Workspace, data: str, recorded: dict) -> bool:
-    try:
-        from .training_data import build_training_set
-    except ImportError:  # training is an optional stage: without it nothing can be judged stale
-        return False
-    if not recorded.get("sha256"):
-        return True
-    try:
-        current = build_training_set(ws, data, recorded.get("split") or "independent")
-    except AdaptdocsError:  # an unknown training set name or split: it cannot be rebuilt as recorded
-        return True
-    return current.sha256 != recorded["sha256"]
+def report_status(ws: Workspace) -> list[dict]:
+    """Every finished report (dot folders are still being written), and whether it still describes the workspace."""
+    if not ws.reports_dir.is_dir():
+        return []
+    reports = []
+    for folder in sorted(p for p in ws.reports_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            data = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            reports.append({"name": folder.name, "stale": True, "changed": ["report.json is missing or unreadable"]})
+            continue
+        currency = report_currency(ws, data)
+        reports.append({"name": folder.name, "stale": not currency.current, "changed": currency.changed})
+    return reports

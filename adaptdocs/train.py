@@ -15,26 +15,25 @@ Device placement, DDP and gradient sync go through `accelerate`, so the same fun
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import random
-import shutil
-import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
+from .atomic import replace_dir, temp_dir
 from .config import TrainConfig, to_dict
 from .errors import AdaptdocsError
 from .progress import NullReporter, Reporter
-from .training_data import TrainingSet, build_training_set
+from .lineage import adapter_currency, sha
+from .training_data import TrainingSet, export_training_set
 
 IGNORE = -100  # label of tokens the loss skips (torch cross_entropy's ignore_index)
 CHECKPOINT = ".checkpoint"
+TRAINING_ROWS = "training_set.jsonl"  # beside the adapter: every row it learned, with its source ids
 WARMUP_FRACTION = 0.05  # a few warm-up steps keep the first Adam updates from overshooting
 MIN_LR_FRACTION = 0.1  # cosine decay to 10% of the peak rate, not to zero: late epochs still learn
 
@@ -75,19 +74,21 @@ def train(ws, config: TrainConfig, reporter: Reporter = NullReporter()) -> Train
         reporter: progress per optimizer step (loss, tokens/s) and one-line notes.
     """
     ws.require_documents()
-    training_set = build_training_set(ws, config.data, config.split)
-    if not training_set.texts:
+    adapter = adapter_currency(ws, config)
+    training_set = adapter.training_set
+    if not training_set.rows:
         raise AdaptdocsError(f"training set {config.data} is empty", "ingest documents with text first")
     out_dir = ws.adapter_dir(config.data)
-    current = current_adapter(out_dir, training_set, config)
-    if current is not None:
+    if adapter.currency.current:
         reporter.log(f"Adapter {out_dir} is current (same training set and settings): not training again.")
-        return _result_from_record(config.data, out_dir, current, skipped=True)
+        return _result_from_record(config.data, out_dir, adapter.record, skipped=True)
+    if not adapter.missing:
+        reporter.log(f"Adapter {out_dir} is stale ({'; '.join(adapter.currency.changed)}): training it again.")
 
     run_id = ws.store.start_run("train", {**to_dict(config), "training_set": training_set.sha256})
     session = None
     try:
-        session = _setup(ws, config, training_set, reporter)
+        session = _setup(ws, config, training_set, adapter.inputs, reporter)
         _train_loop(session, reporter)
         result = _save_adapter(session)
     except KeyboardInterrupt:
@@ -131,6 +132,7 @@ class _Session:
     loader: object
     total_steps: int
     planned_steps: int  # steps of all epochs, before --max-steps
+    inputs: dict  # the adapter's fingerprint (lineage.adapter_inputs)
     config_hash: str
     step: int = 0
     checkpointed_step: int = 0
@@ -144,7 +146,7 @@ class _Session:
         return self.out_dir / CHECKPOINT
 
 
-def _setup(ws, config: TrainConfig, training_set: TrainingSet, reporter: Reporter) -> _Session:
+def _setup(ws, config: TrainConfig, training_set: TrainingSet, inputs: dict, reporter: Reporter) -> _Session:
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -208,7 +210,8 @@ def _setup(ws, config: TrainConfig, training_set: TrainingSet, reporter: Reporte
         loader=loader,
         total_steps=total_steps,
         planned_steps=planned_steps,
-        config_hash=config_hash(training_set, config, accelerator.num_processes),
+        inputs=inputs,
+        config_hash=sha(inputs, accelerator.num_processes),
     )
     _resume(session, reporter)
     return session
@@ -304,21 +307,6 @@ def lr_schedule(total_steps: int):
     return factor
 
 
-def config_hash(training_set: TrainingSet, config: TrainConfig, processes: int) -> str:
-    """What a checkpoint must match to be resumed: same data, settings, model and process count."""
-    key = {
-        "training_set": training_set.sha256,
-        "hyperparameters": config.hyperparameters(),
-        "request": _request(config),
-        "processes": processes,
-    }
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-
-
-def _request(config: TrainConfig) -> dict:
-    return {"model": config.model.model, "quantize": config.model.quantize, "device": config.model.device}
-
-
 # -- the training loop ----------------------------------------------------------------------
 
 
@@ -406,10 +394,10 @@ def _save_checkpoint(s: _Session, tokens_here: int, elapsed: float) -> None:
             "loss_curve": s.loss_curve,
         }
         s.out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = _temp_dir(s.out_dir, f"{CHECKPOINT}.tmp-")
+        tmp = temp_dir(s.out_dir, f"{CHECKPOINT}.tmp-")
         torch.save(state, tmp / "state.pt")
         (tmp / "meta.json").write_text(json.dumps(meta))
-        _replace_dir(tmp, s.checkpoint_dir)
+        replace_dir(tmp, s.checkpoint_dir)
     accelerator.wait_for_everyone()
     s.checkpointed_step = s.step
 
@@ -444,23 +432,6 @@ def _resume(s: _Session, reporter: Reporter) -> None:
     reporter.log(f"Resuming from the checkpoint at step {s.step} of {s.total_steps}.")
 
 
-def _temp_dir(parent: Path, prefix: str) -> Path:
-    """A fresh directory beside its final place (same file system, so the rename is atomic)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    path.chmod(0o755)  # mkdtemp makes it private; the adapter is an ordinary output
-    return path
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Put directory `new` at `target`, replacing what is there; at every moment one complete copy exists."""
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.rename(target, old)
-    os.rename(new, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 # -- cleanup: the adapter directory ---------------------------------------------------------
 
 
@@ -469,15 +440,17 @@ def _save_adapter(s: _Session) -> TrainResult:
     final_loss = s.loss_curve[-1][1] if s.loss_curve else None
     record = {
         "adaptdocs_version": __version__,
+        "inputs": s.inputs,
         "training_set": {
             "name": s.training_set.name,
             "sha256": s.training_set.sha256,
             "split": s.training_set.split,
-            "examples": len(s.training_set.texts),
-            "sources": s.training_set.sources,
+            "examples": len(s.training_set.rows),
+            "composition": s.training_set.composition(),
+            "documents": s.training_set.document_ids(),
         },
         "model": s.info.name,
-        "request": _request(config),
+        "request": {"model": config.model.model, "quantize": config.model.quantize, "device": config.model.device},
         "hyperparameters": config.hyperparameters(),
         "seed": config.seed,
         "steps": s.step,
@@ -492,28 +465,15 @@ def _save_adapter(s: _Session) -> TrainResult:
     }
     if accelerator.is_main_process:
         s.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temp_dir(s.out_dir.parent, f".{config.data}.tmp-")
+        tmp = temp_dir(s.out_dir.parent, f".{config.data}.tmp-")
         accelerator.unwrap_model(s.model).save_pretrained(tmp)
         (tmp / "adaptdocs.json").write_text(json.dumps(record, sort_keys=True, indent=2))
+        export_training_set(s.training_set, tmp / TRAINING_ROWS)
         plot_loss(s.loss_curve, tmp / "loss.png", f"{config.data}: {s.info.name}")
         # Replacing the directory also drops the finished run's checkpoint.
-        _replace_dir(tmp, s.out_dir)
+        replace_dir(tmp, s.out_dir)
     accelerator.wait_for_everyone()
     return _result_from_record(config.data, s.out_dir, record, skipped=False, resumed_from_step=s.resumed_from_step)
-
-
-def current_adapter(out_dir: Path, training_set: TrainingSet, config: TrainConfig) -> dict | None:
-    """The adapter's `adaptdocs.json` if it was trained on this training set with these settings, else None."""
-    record_path = out_dir / "adaptdocs.json"
-    if not (record_path.is_file() and (out_dir / "adapter_config.json").is_file()):
-        return None
-    record = json.loads(record_path.read_text())
-    same = (
-        record.get("training_set", {}).get("sha256") == training_set.sha256
-        and record.get("hyperparameters") == json.loads(json.dumps(config.hyperparameters()))
-        and record.get("request") == _request(config)
-    )
-    return record if same else None
 
 
 def _result_from_record(data: str, out_dir: Path, record: dict, *, skipped: bool, resumed_from_step=None) -> TrainResult:

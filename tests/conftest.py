@@ -7,7 +7,51 @@ tokenizer, read from that converted copy.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import pytest
+
+from adaptdocs.models.base import Model, ModelInfo, Usage
+
+
+class FakeModel(Model):
+    """A scripted model for testing the flow of augment and evaluate without weights.
+
+    Args:
+        respond: `respond(prefix, prompt) -> text` answers generate; every call is recorded.
+        score: `score(prefix, context, continuation) -> log-probability` answers loglikelihood.
+        context_length: what info reports. Tokens are whitespace-separated words.
+    """
+
+    def __init__(self, respond: Callable[[str, str], str] | None = None,
+                 score: Callable[[str, str, str], float] | None = None, context_length: int = 8192):
+        self.respond = respond or (lambda prefix, prompt: "")
+        self.score = score
+        self.info = ModelInfo("fake", "test", 1, "fp32", "cpu", context_length, False)
+        self.calls: list[dict] = []
+        self.score_calls: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def generate(self, prompts: Sequence[str], *, prefix: str = "", max_new_tokens: int = 64, temperature: float = 0.0,
+                 seed: int = 0, stop: Sequence[str] = (), batch_size: int = 16, reporter=None):
+        self.calls.append({"prefix": prefix, "prompts": list(prompts), "stop": list(stop)})
+        texts = [self.respond(prefix, p) for p in prompts]
+        usage = Usage(prompt_tokens=sum(self.count_tokens(p) for p in prompts),
+                      cached_tokens=self.count_tokens(prefix) * len(prompts),
+                      generated_tokens=sum(self.count_tokens(t) for t in texts), seconds=0.01)
+        return texts, usage
+
+    def loglikelihood(self, requests, *, prefix="", batch_size=32, reporter=None):
+        if self.score is None:
+            raise NotImplementedError("this FakeModel was given no score function")
+        self.score_calls.append((prefix, list(requests)))
+        return [self.score(prefix, c, x) for c, x in requests], Usage(prompt_tokens=len(requests))
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    @property
+    def prompts(self) -> list[str]:
+        return [c["prefix"] + p for c in self.calls for p in c["prompts"]]
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
 
 import pytest
 from typer.testing import CliRunner
@@ -26,9 +25,9 @@ from adaptdocs.augment_filters import (
 )
 from adaptdocs.cli import app
 from adaptdocs.config import AugmentConfig
-from adaptdocs.models.base import Model, ModelInfo, Usage
 from adaptdocs.templates import load_template
 from adaptdocs.workspace import Workspace
+from conftest import FakeModel
 
 DOCS = {
     "tools.md": [
@@ -41,34 +40,6 @@ DOCS = {
         "Every data tool is reviewed by the security board.",
     ],
 }
-
-
-class FakeModel(Model):
-    """A scripted model: answers each prompt with `respond(prefix, prompt)`; records every call."""
-
-    def __init__(self, respond: Callable[[str, str], str] | None = None, context_length: int = 8192):
-        self.respond = respond or (lambda prefix, prompt: "")
-        self.info = ModelInfo("fake", "test", 1, "fp32", "cpu", context_length, False)
-        self.calls: list[dict] = []
-
-    def generate(self, prompts: Sequence[str], *, prefix: str = "", max_new_tokens: int = 64, temperature: float = 0.0,
-                 seed: int = 0, stop: Sequence[str] = (), batch_size: int = 16, reporter=None):
-        self.calls.append({"prefix": prefix, "prompts": list(prompts), "stop": list(stop)})
-        texts = [self.respond(prefix, p) for p in prompts]
-        usage = Usage(prompt_tokens=sum(self.count_tokens(p) for p in prompts),
-                      cached_tokens=self.count_tokens(prefix) * len(prompts),
-                      generated_tokens=sum(self.count_tokens(t) for t in texts), seconds=0.01)
-        return texts, usage
-
-    def loglikelihood(self, requests, *, prefix="", batch_size=32, reporter=None):
-        raise NotImplementedError
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    @property
-    def prompts(self) -> list[str]:
-        return [c["prefix"] + p for c in self.calls for p in c["prompts"]]
 
 
 def add_document(ws: Workspace, relpath: str, sentences: list[str]) -> str:

@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from adaptdocs.evaluate import evaluate_condition
-from adaptdocs.models.base import Model, ModelInfo, Usage
 from adaptdocs.questions import Question
 from adaptdocs.retrieval import BM25, build_icl_context
 from adaptdocs.store import Document, Sentence
 from adaptdocs.templates import load_template
-
-
-class FakeModel(Model):
-    """Scores every (prefix, context, continuation) with `score`; tokens are words; records calls."""
-
-    def __init__(self, score: Callable[[str, str, str], float], context_length: int = 4096):
-        self.score = score
-        self.calls: list[tuple[str, list[tuple[str, str]]]] = []
-        self.info = ModelInfo("fake", "test", 1, "fp32", "cpu", context_length, False)
-
-    def generate(self, prompts, **kwargs):
-        raise NotImplementedError
-
-    def loglikelihood(self, requests, *, prefix="", batch_size=32, reporter=None):
-        self.calls.append((prefix, list(requests)))
-        return [self.score(prefix, c, x) for c, x in requests], Usage(prompt_tokens=len(requests))
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
+from conftest import FakeModel
 
 
 def q(id, question, choices, answer=0, kind="recall", style="question"):
@@ -38,7 +17,7 @@ def q(id, question, choices, answer=0, kind="recall", style="question"):
 def test_acc_and_acc_norm_differ_where_a_long_choice_has_the_larger_sum_but_smaller_per_character():
     questions = [q("q1", "Who owns Plosk?", ["Osk", "the Mubadra platform team"], answer=1)]
     # " Osk": -6 (-2/char); " the Mubadra platform team": -10 (-0.4/char).
-    model = FakeModel(lambda p, c, x: -6.0 if x == " Osk" else -10.0)
+    model = FakeModel(score=lambda p, c, x: -6.0 if x == " Osk" else -10.0)
     result = evaluate_condition(model, questions, "base")
     record = result.records[0]
     assert (record.picked, record.picked_norm, record.correct) == (0, 1, 1)
@@ -52,9 +31,9 @@ def test_question_and_cloze_prompts_and_the_leading_space():
         q("q1", "Which team owns Plosk?", ["Mubadra", "Osk"]),
         q("c1", "The Plosk tool is owned by the", ["Mubadra", "Osk"], style="cloze"),
     ]
-    model = FakeModel(lambda p, c, x: 0.0)
+    model = FakeModel(score=lambda p, c, x: 0.0)
     evaluate_condition(model, questions, "base")
-    (prefix, requests), = model.calls
+    (prefix, requests), = model.score_calls
     assert prefix == ""
     assert requests == [
         ("Question: Which team owns Plosk?\nAnswer:", " Mubadra"),
@@ -67,9 +46,9 @@ def test_question_and_cloze_prompts_and_the_leading_space():
 def test_icl_corpus_is_passed_as_the_shared_prefix_in_one_call():
     questions = [q(f"q{i}", f"Question {i}?", ["a", "b"]) for i in range(5)]
     corpus = "Here are our internal documents.\n\nThe Plosk tool is owned by Mubadra.\n\n"
-    model = FakeModel(lambda p, c, x: 0.0 if (p and x == " b") else -1.0)
+    model = FakeModel(score=lambda p, c, x: 0.0 if (p and x == " b") else -1.0)
     result = evaluate_condition(model, questions, "icl", corpus)
-    assert len(model.calls) == 1 and model.calls[0][0] == corpus
+    assert len(model.score_calls) == 1 and model.score_calls[0][0] == corpus
     assert all(r.picked == 1 for r in result.records)
     # The per-query prompt counts the corpus: a deployment pays it per query unless it caches.
     assert result.prompt_tokens_per_query == len(corpus.split()) + len("Question: Question 0?\nAnswer:".split())
@@ -79,9 +58,9 @@ def test_icl_corpus_is_passed_as_the_shared_prefix_in_one_call():
 def test_per_question_prefixes_are_grouped():
     questions = [q(f"q{i}", f"Question {i}?", ["a", "b"]) for i in range(4)]
     prefixes = {"q0": "A", "q1": "B", "q2": "A", "q3": "B"}
-    model = FakeModel(lambda p, c, x: 0.0)
+    model = FakeModel(score=lambda p, c, x: 0.0)
     evaluate_condition(model, questions, "icl", prefixes=prefixes)
-    assert [(p, len(r)) for p, r in model.calls] == [("A", 4), ("B", 4)]
+    assert [(p, len(r)) for p, r in model.score_calls] == [("A", 4), ("B", 4)]
 
 
 def sentences(texts: list[str]) -> list[Sentence]:
@@ -105,7 +84,7 @@ def test_bm25_ranks_the_passage_with_the_rare_query_terms_first():
 
 
 def test_whole_corpus_is_shared_when_it_fits():
-    model = FakeModel(lambda p, c, x: 0.0, context_length=4096)
+    model = FakeModel(score=lambda p, c, x: 0.0, context_length=4096)
     docs = [Document("d1", "/x/teams.md", "teams.md", "md", " ".join(CORPUS))]
     icl = build_icl_context(model, load_template("icl_corpus"), docs, sentences(CORPUS), {"q1": "Krimbo?"}, 20, 1024)
     assert not icl.retrieved
@@ -118,7 +97,7 @@ def test_retrieval_kicks_in_when_the_corpus_exceeds_the_context():
     filler = [f"Filler sentence number {i} about nothing in particular at all." for i in range(200)]
     texts = filler[:100] + CORPUS + filler[100:]
     docs = [Document("d1", "/x/a.md", "a.md", "md", " ".join(texts))]
-    model = FakeModel(lambda p, c, x: 0.0, context_length=256)
+    model = FakeModel(score=lambda p, c, x: 0.0, context_length=256)
     queries = {"q1": "Which team owns the Krimbo tool?", "q2": "Who leads the Trimbelo team?"}
     icl = build_icl_context(model, load_template("icl_corpus"), docs, sentences(texts), queries, 20, 12)
     assert icl.retrieved and icl.budget_tokens == 12
@@ -131,4 +110,4 @@ def test_retrieval_kicks_in_when_the_corpus_exceeds_the_context():
     # Through evaluate: each question gets its own prefix.
     questions = [q("q1", queries["q1"], ["Ispaneth", "Mubadra"]), q("q2", queries["q2"], ["Fenwick Plosk", "Osk"])]
     evaluate_condition(model, questions, "icl", prefixes=icl.prefixes)
-    assert [p for p, _ in model.calls] == [icl.prefixes["q1"], icl.prefixes["q2"]]
+    assert [p for p, _ in model.score_calls] == [icl.prefixes["q1"], icl.prefixes["q2"]]

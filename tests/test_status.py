@@ -50,23 +50,24 @@ def test_status_shows_failures_stale_augmentations_adapters_and_reports(tmp_path
     save_item(ws, "local-b", "local", [b_id])
     save_item(ws, "global-a", "global", [a_id])
 
-    from adaptdocs.training_data import build_training_set
+    from adaptdocs.config import TrainConfig
+    from adaptdocs.lineage import adapter_currency
 
     adapter = ws.adapter_dir("plain")
     adapter.mkdir(parents=True)
-    recorded = build_training_set(ws, "plain")
+    (adapter / "adapter_config.json").write_text("{}")
     (adapter / "adaptdocs.json").write_text(json.dumps(
-        {"training_set": {"name": "plain", "sha256": recorded.sha256, "split": recorded.split}, "steps": 12, "final_loss": 1.5}
+        {"inputs": adapter_currency(ws, TrainConfig()).inputs, "steps": 12, "final_loss": 1.5}
     ))
     (ws.reports_dir / "20240101-000000").mkdir(parents=True)
 
     data = workspace_status(ws)
     assert data["corpus"]["documents"] == 2 and data["corpus"]["failures"] == 1
     assert data["failures"][0]["path"].endswith("broken.pdf") and data["failures"][0]["hint"]
-    assert data["augmented"] == {"global": {"examples": 1, "items": 1, "stale_items": 0},
-                                 "local": {"examples": 2, "items": 2, "stale_items": 0}}
-    assert data["adapters"] == [{"data": "plain", "steps": 12, "final_loss": 1.5, "stale": False}]
-    assert data["reports"] == ["20240101-000000"]
+    assert data["augmented"] == {"global": {"examples": 1, "items": 1, "stale_items": 0, "stale_because": {}},
+                                 "local": {"examples": 2, "items": 2, "stale_items": 0, "stale_because": {}}}
+    assert [(a["data"], a["steps"], a["final_loss"], a["stale"]) for a in data["adapters"]] == [("plain", 12, 1.5, False)]
+    assert [r["name"] for r in data["reports"]] == ["20240101-000000"]
 
     # b changes: its local item goes stale; global items go stale because the corpus changed.
     (corpus / "b.txt").write_text("The Plosk tool is owned by the Trimbelo team.")
@@ -74,7 +75,9 @@ def test_status_shows_failures_stale_augmentations_adapters_and_reports(tmp_path
     data = workspace_status(ws)
     assert data["augmented"]["local"]["stale_items"] == 1
     assert data["augmented"]["global"]["stale_items"] == 1
+    assert data["augmented"]["global"]["stale_because"] == {"the corpus changed (global items see every document)": 1}
     assert data["adapters"][0]["stale"] is True
+    assert data["adapters"][0]["changed"] == ["training set (documents or augmented examples changed)"]
 
     result = runner.invoke(app, ["status", "--json"])
     assert result.exit_code == 0

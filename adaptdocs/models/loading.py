@@ -12,10 +12,10 @@ import importlib.metadata
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import publish_dir, temp_dir
 from ..config import DEVICE_CHOICES, QUANTIZE_CHOICES
 from ..errors import AdaptdocsError
 from ..progress import NullReporter, Reporter
@@ -121,18 +121,14 @@ def _converted(gguf: Path, key: str, reporter: Reporter) -> Path:
     model.hf_quantizer = None
     model.config.quantization_config = None
     del model.config.quantization_config
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=target.parent))
+    tmp = temp_dir(target.parent, f".{key}.")
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary user directory
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process converted it meanwhile; keep theirs
-            if not (target / "config.json").is_file():
-                raise
-    finally:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish_dir(tmp, target)  # another process may have converted it meanwhile: keep theirs
     return target
 
 
