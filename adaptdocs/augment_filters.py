@@ -11,6 +11,8 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
+from .sentences import split_sentences
+
 MIN_WORDS = 4
 MAX_WORDS = 60
 NEAR_DUPLICATE_JACCARD = 0.9
@@ -79,9 +81,6 @@ def comparison_consistent(statement: str, source: str, names: set[str]) -> bool:
         return new_word == word
     return new_order[:2] == order[1::-1] and opposite
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(]?[A-Z])")
-
-
 def words(text: str) -> list[str]:
     """The words of `text`, possessive 's removed ("Plosk's" → "Plosk")."""
     return [re.sub(r"['’]s$", "", w) for w in _WORD.findall(text)]
@@ -110,7 +109,7 @@ def split_statements(output: str) -> list[str]:
     for line in output.splitlines():
         line = _BULLET.sub("", line).strip()
         if line:
-            statements.extend(s.strip() for s in _SENTENCE_END.split(line) if s.strip())
+            statements.extend(split_sentences(line))
     return statements
 
 

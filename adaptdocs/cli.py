@@ -27,7 +27,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .config import AugmentConfig, TrainConfig
+from .config import AugmentConfig, CompareConfig, IngestConfig, TrainConfig
+from .environment import use_offline_environment
 from .errors import AdaptdocsError
 
 app = typer.Typer(
@@ -131,7 +132,7 @@ def _workspace(path: Path):
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (searched recursively).")],
     workspace: WorkspaceOpt = DEFAULT_WS,
-    max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this many bytes.")] = 50 * 1024 * 1024,
+    max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this many bytes.")] = IngestConfig.max_bytes,
     workers: Annotated[Optional[int], typer.Option(help="Parser processes (default: one per core).")] = None,
     prune: Annotated[bool, typer.Option(help="Remove documents whose files disappeared.")] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 if any file fails.")] = False,
@@ -143,7 +144,6 @@ def ingest(
 
     Example: adaptdocs ingest ./docs -w ./.adaptdocs
     """
-    from .config import IngestConfig
     from .ingest import ingest_paths
 
     ws = _workspace(workspace)
@@ -337,15 +337,15 @@ def compare(
     questions: Annotated[Path, typer.Option("--questions", "-q", help="Question set (JSONL, see design.md).")],
     workspace: WorkspaceOpt = DEFAULT_WS,
     conditions: Annotated[
-        str, typer.Option(help="Comma list of base, icl, ft-plain, ft-local, ft-global, ft-both.")
-    ] = "base,icl,ft-plain,ft-local,ft-global,ft-both",
+        str, typer.Option(help=f"Comma list of {', '.join(CompareConfig.conditions)}.")
+    ] = ",".join(CompareConfig.conditions),
     model: ModelOpt = None,
     quantize: QuantizeOpt = "auto",
     device: DeviceOpt = "auto",
     no_train: Annotated[bool, typer.Option("--no-train", help="Use existing adapters only; skip conditions without one.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and of augment/train runs started here.")] = 0,
     strict: Annotated[bool, typer.Option(help="Exit 1 at the first malformed question line.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Sequences scored together.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Sequences scored together.")] = CompareConfig.batch_size,
     as_json: JsonOpt = False,
 ):
     """Evaluate base, icl and fine-tuned conditions per question kind, running missing augment/train first.
@@ -353,7 +353,7 @@ def compare(
     Example: adaptdocs compare --questions sample_corpus/questions.jsonl --conditions base,icl,ft-plain
     """
     from .compare import compare as run_compare
-    from .config import AugmentConfig, CompareConfig, ModelConfig
+    from .config import ModelConfig
     from .report import format_cell, kinds_of
 
     model_config = ModelConfig(model=model, quantize=quantize, device=device)
@@ -473,6 +473,7 @@ def _quiet_third_party_noise() -> None:
 
 def main() -> None:
     """Entry point: library errors become one line on stderr (ADAPTDOCS_RAISE_ERRORS=1 re-raises)."""
+    use_offline_environment()
     _quiet_third_party_noise()
     try:
         app()

@@ -159,17 +159,12 @@ def compare(ws: Workspace, config: CompareConfig, reporter: Reporter = NullRepor
     if not questions:
         raise AdaptdocsError(f"{config.questions} holds no valid question", "see design.md for the schema")
     warnings += unknown_sources(questions, ws.store.documents())
-    for w in warnings:
-        reporter.log(f"warning: {w}")
-
-    logged = len(warnings)
+    # Warnings go into the report; the CLI prints them once, at the end.
     run_id = ws.store.start_run("compare", to_dict(config))
     try:
         adapters, adapter_warnings = prepare_adapters(ws, config, reporter)
         warnings += adapter_warnings
         warnings += leaked_questions(questions, _training_texts(ws, config, adapters))
-        for w in warnings[logged:]:
-            reporter.log(f"warning: {w}")
         evaluation = evaluate_conditions(
             ws, question_set, config.conditions, {d: ws.adapter_dir(d) for d in adapters}, config.model,
             batch_size=config.batch_size, retrieval_tokens=config.retrieval_tokens, reporter=reporter,

@@ -37,12 +37,11 @@ from pathlib import Path
 
 from .config import IngestConfig
 from .progress import NullReporter, Reporter
+from .environment import use_offline_environment
+from .sentences import split_sentences
 from .store import now
 from .workspace import Workspace
 
-# unstructured prints a usage banner to stdout on first use, which would corrupt `--json`
-# output; set here so that parser processes, started later, inherit it.
-os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 
 FORMATS = {
     ".md": "md",
@@ -303,6 +302,7 @@ def prepare_parser(parent_pid: int | None = None) -> None:
     """
     if parent_pid is not None:
         threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    use_offline_environment()
     use_installed_spacy_model()
     import pypdf  # noqa: F401
     from unstructured.nlp.tokenize import _get_nlp
@@ -508,24 +508,6 @@ def title_chain(el, by_id: dict) -> list[str]:
     return chain[::-1]
 
 
-_ABBREVIATIONS = {"e.g.", "i.e.", "mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "vs.", "no.", "fig.", "approx."}
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of one element's text: split after . ! ? before a capital or digit."""
-    sentences: list[str] = []
-    start = 0
-    for match in _BOUNDARY.finditer(text):
-        last_word = text[start : match.start()].rsplit(None, 1)[-1].lower() if text[start : match.start()].strip() else ""
-        if last_word in _ABBREVIATIONS or re.fullmatch(r"[a-z]\.", last_word):
-            continue
-        sentences.append(text[start : match.start()].strip())
-        start = match.end()
-    sentences.append(text[start:].strip())
-    return [s for s in sentences if s]
-
-
 class _TableReader(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -669,6 +651,7 @@ def ingest_paths(
     # WAL with synchronous=normal: a commit is not fsynced, yet a killed process still leaves
     # every committed document intact (only a power loss may drop the last commits).
     store.db.execute("pragma synchronous = normal")
+    use_offline_environment()  # before the parsers are imported, here or in the pool's workers
     summary = IngestSummary(paths_given=len(paths))
     candidates, roots, summary.paths_missing = find_files(paths, summary.problems)
     for root in roots:

@@ -167,10 +167,13 @@ def item_currency(row: dict, state: CorpusState) -> Currency:
     return Currency.judge(changed)
 
 
-def current_item_keys(store, state: CorpusState | None = None) -> set[str]:
-    """Keys of the augmentation items whose sources are unchanged: the ones training may use."""
+def usable_examples(store, strategy: str, state: CorpusState | None = None) -> list[dict]:
+    """A strategy's augmented examples that training may use: their item is current and every
+    document the example itself traces to is still stored."""
     state = state or CorpusState(store)
-    return {row["key"] for row in store.augment_items() if item_currency(row, state).current}
+    current = {row["key"] for row in store.augment_items(strategy) if item_currency(row, state).current}
+    return [e for e in store.examples(strategy) if e["item_key"] in current
+            and all(d in state.document_ids for d in json.loads(e["source_document_ids"] or "[]"))]
 
 
 # -- adapters -------------------------------------------------------------------------------

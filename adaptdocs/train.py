@@ -26,6 +26,7 @@ from pathlib import Path
 from . import __version__
 from .atomic import replace_dir, temp_dir
 from .config import TrainConfig, to_dict
+from .environment import use_offline_environment
 from .errors import AdaptdocsError
 from .progress import NullReporter, Reporter
 from .lineage import adapter_currency, sha
@@ -147,6 +148,7 @@ class _Session:
 
 
 def _setup(ws, config: TrainConfig, training_set: TrainingSet, inputs: dict, reporter: Reporter) -> _Session:
+    use_offline_environment()  # accelerate and peft import transformers
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed

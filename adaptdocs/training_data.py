@@ -18,7 +18,7 @@ from itertools import groupby
 
 from . import atomic
 from .config import SPLITS, STRATEGIES, TRAINING_SETS, _check
-from .lineage import CorpusState, current_item_keys
+from .lineage import CorpusState, usable_examples
 from .store import Sentence, Store
 
 
@@ -82,13 +82,12 @@ def build_training_set(ws, data: str, split: str = "independent", state: CorpusS
     store: Store = ws.store
     rows = corpus_rows(store.sentences(), split)
     strategies = STRATEGIES if data == "both" else (() if data == "plain" else (data,))
-    current = current_item_keys(store, state) if strategies else set()
+    state = state or CorpusState(store)
     for strategy in strategies:
         rows += [
             TrainingRow(e["text"], "augmented", json.loads(e["source_sentence_ids"] or "[]"),
                         json.loads(e["source_document_ids"] or "[]"), e["id"], e["template"])
-            for e in store.examples(strategy)
-            if e["item_key"] in current
+            for e in usable_examples(store, strategy, state)
         ]
     digest = hashlib.sha256(json.dumps({"split": split, "texts": [r.text for r in rows]}, ensure_ascii=False).encode()).hexdigest()
     return TrainingSet(name=data, split=split, rows=rows, sha256=digest)

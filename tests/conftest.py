@@ -11,7 +11,10 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
+from adaptdocs.environment import use_offline_environment
 from adaptdocs.models.base import Model, ModelInfo, Usage
+
+use_offline_environment()  # the test session is an entry point, like the CLI
 
 
 class FakeModel(Model):
@@ -101,7 +104,7 @@ def tiny_model(smollm_tokenizer):
     Built per test (a few ms) so a test that trains or wraps it with peft cannot leak into another.
     """
     from adaptdocs.models import HFModel
-    from adaptdocs.models.loading import describe
+    from adaptdocs.models import describe
 
     model = build_tiny_llama(smollm_tokenizer)
     return HFModel(model, smollm_tokenizer, describe(model, smollm_tokenizer, name="tiny-llama", source="test fixture"))

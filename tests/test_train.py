@@ -108,7 +108,7 @@ def test_training_set_splits(ws):
     independent = build_training_set(ws, "plain")
     assert independent.texts[:2] == ["The Plosk tool is owned by the Mubadra team.",
                                      "Tools: The Vendrak tool is owned by the Trimbelo team."]
-    assert len(independent.texts) == 9 and independent.sources == {"sentences": 9}
+    assert len(independent.texts) == 9 and independent.composition() == {"sentences": 9}
     cumulative = build_training_set(ws, "plain", "cumulative")
     assert cumulative.texts[2] == (
         "The Plosk tool is owned by the Mubadra team. Tools: The Vendrak tool is owned by the Trimbelo team. "
@@ -126,10 +126,12 @@ def test_training_set_augmented_and_stale(ws):
     plain = build_training_set(ws, "plain")
     local = build_training_set(ws, "local")
     assert local.texts == plain.texts + ["The Mubadra team owns the Plosk tool."]  # the stale one is left out
-    assert local.sources == {"sentences": 9, "local": 1}
+    assert local.composition() == {"augmented:t": 1, "sentences": 9}
+    assert local.rows[-1].example_id == "local-item-0" and local.rows[-1].source_document_ids == [_doc_id(0)]
     both = build_training_set(ws, "both")
     assert both.texts == local.texts + ["Plosk and Tavrune belong to teams of one office."]
-    assert both.sources == {"sentences": 9, "local": 1, "global": 1}
+    assert both.composition() == {"augmented:t": 2, "sentences": 9}
+    assert both.document_ids() == [_doc_id(i) for i in range(3)]
     assert len({plain.sha256, local.sha256, both.sha256}) == 3
     with pytest.raises(AdaptdocsError):
         build_training_set(ws, "everything")

@@ -47,9 +47,21 @@ class ModelInfo:
 
 
 class Model(ABC):
-    """A language model that can generate and score text."""
+    """A language model that can generate and score text.
+
+    A backend declares what it can do: `can_score` (log-likelihoods, which evaluation needs) and
+    `can_train` (LoRA adapters: in-process weights). `load` builds one from a spec.
+    """
 
     info: ModelInfo
+    can_score: bool = True
+    can_train: bool = False
+
+    @classmethod
+    def load(cls, spec: str | None, *, quantize: str = "auto", device: str = "auto", adapter=None,
+             reporter: Reporter = NullReporter()) -> Model:
+        """Build the backend for `spec` (the part after `<backend>:`, or the whole spec for `hf`)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be loaded from a spec")
 
     @abstractmethod
     def generate(

