@@ -33,7 +33,7 @@ SDIST := $(VENV)/.sdist
 $(VENV)/.installed-export: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[export]'
 	rm -rf $(CONVERTER) $(SDIST) && mkdir -p $(CONVERTER) $(SDIST)
-	$(BIN)/python -m pip download -q --no-deps --no-binary :all: -d $(SDIST) llama-cpp-python==$(LLAMA_CPP_PYTHON)
+	$(BIN)/python -m pip download -q --no-deps --no-binary llama-cpp-python -d $(SDIST) llama-cpp-python==$(LLAMA_CPP_PYTHON)
 	tar -xzf $(SDIST)/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(CONVERTER) --strip-components=3 \
 		$(addprefix llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp/,LICENSE convert_hf_to_gguf.py conversion gguf-py)
 	rm -rf $(SDIST)
