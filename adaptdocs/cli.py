@@ -456,6 +456,32 @@ def train(
     out.print(_table(f"Train {data}", rows, ("", "")))
 
 
+@app.command()
+def export(
+    target: Annotated[Path, typer.Argument(metavar="OUT", help="Where to write: a directory (merged, ollama) or a .gguf file (gguf).")],
+    adapter: Annotated[str, typer.Option("--adapter", help="The adapter to export, by training set: plain | local | global | both.")],
+    fmt: Annotated[str, typer.Option("--format", help="merged (Transformers directory) | gguf | ollama (model.gguf + Modelfile).")],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    gguf_type: Annotated[str, typer.Option(help="GGUF weights for gguf and ollama: f32 (answers as the adapter does) | f16 | bf16 | q8_0.")] = "f32",
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists (a directory only if it is an earlier export).")] = False,
+    as_json: JsonOpt = False,
+):
+    """Export an adapter merged into its base model: a Transformers directory, a GGUF file, or an Ollama model.
+
+    Example: adaptdocs export --adapter both --format ollama ./my-model && ollama create my-model -f ./my-model/Modelfile
+    """
+    from .export import export as run_export
+
+    ws = _workspace(workspace)
+    with _progress() as reporter:
+        result = run_export(ws, adapter, fmt, target, force=force, gguf_type=gguf_type, reporter=reporter)
+    if as_json:
+        _print_json(result.as_dict())
+        return
+    rows = [(name, f"{size / 1e6:,.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB") for name, size in result.files.items()]
+    out.print(_table(f"Export {adapter} as {fmt} ({result.seconds:.0f} s)", rows, ("file", "size")))
+
+
 class _DropHubKernelNotice(logging.Filter):
     """bitsandbytes logs on import that it could not fetch an optional CPU kernel from the hub;
     adaptdocs runs offline, so the notice is noise. Its other warnings still show."""
