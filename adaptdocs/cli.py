@@ -470,13 +470,14 @@ def ask(
         _answer(session, question, as_json, lines=False)
         return
     failed = False
-    interactive = sys.stdin.isatty()
+    interactive = _stdin_is_terminal()
     while True:
         try:
             line = console.input("[bold]?[/] ") if interactive else sys.stdin.readline()
-        except (EOFError, KeyboardInterrupt):
+        except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the prompt ends the session
+            console.print()
             break
-        if not line:
+        if not line and not interactive:  # end of input (a blank line is "\n")
             break
         if not line.strip():
             continue
@@ -489,6 +490,10 @@ def ask(
             else:
                 console.print(f"[red]Error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
     raise typer.Exit(1 if failed else 0)
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 def _answer(session, question: str, as_json: bool, lines: bool) -> None:

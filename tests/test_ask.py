@@ -258,6 +258,24 @@ def test_stdin_mode_loads_the_model_once_for_every_question(tmp_path, loads):
     assert all(a["passages"] for a in answers)
 
 
+def test_on_a_terminal_ask_prompts_until_end_of_input(tmp_path, loads, monkeypatch):
+    ws = store_corpus(tmp_path / "ws")
+    typed = iter(["Which team owns the Plosk tool?", "", "Who leads the Trimbelo team?"])
+
+    def prompt(markup):
+        assert "?" in markup
+        try:
+            return next(typed)
+        except StopIteration:
+            raise EOFError from None
+
+    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(cli.console, "input", prompt)
+    result = runner.invoke(app, ["ask", "--use", "base", "-w", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["Mubadra", "Mubadra"] and loads == [None]
+
+
 # -- errors: one line each -------------------------------------------------------------------------
 
 
