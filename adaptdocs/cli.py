@@ -482,6 +482,104 @@ def export(
     out.print(_table(f"Export {adapter} as {fmt} ({result.seconds:.0f} s)", rows, ("file", "size")))
 
 
+@app.command()
+def ask(
+    question: Annotated[
+        Optional[str], typer.Argument(help="The question; without it, questions are read from stdin, one a line.")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    use: Annotated[
+        Optional[str],
+        typer.Option(help="base | icl | rag | ft-DATA | rag+ft-DATA, DATA one of plain, local, global, both "
+                          "(default: the best usable condition of the latest report, else ft-both)."),
+    ] = None,
+    model: ModelOpt = None,
+    quantize: QuantizeOpt = "auto",
+    device: DeviceOpt = "auto",
+    k: Annotated[int, typer.Option("--k", "-k", help="rag: passages retrieved per question.")] = 5,
+    budget_tokens: Annotated[int, typer.Option(help="rag: the most tokens of passages.")] = 512,
+    max_new_tokens: Annotated[int, typer.Option(help="The longest answer, in tokens.")] = 64,
+    cloze: Annotated[bool, typer.Option("--cloze", help="The text is a sentence start to complete, not a question.")] = False,
+    examples: Annotated[
+        bool, typer.Option(help="Put two general-knowledge worked examples before a question (templates/ask_examples.toml).")
+    ] = True,
+    as_json: JsonOpt = False,
+):
+    """Answer a question from the documents (greedy, streamed), showing the passages it was given.
+
+    Without QUESTION, answers stdin line by line, the model loaded once (with --json, one JSON object a line).
+
+    Example: adaptdocs ask "Which team owns the Plosk tool?" --use rag
+    """
+    from .ask import AskConfig, AskSession
+    from .config import ModelConfig
+
+    config = AskConfig(
+        use=use, model=ModelConfig(model, quantize, device), k=k, budget_tokens=budget_tokens,
+        max_new_tokens=max_new_tokens, style="cloze" if cloze else "question", examples=examples,
+    )
+    session = AskSession(_workspace(workspace), config, reporter=RichReporter(console))
+    if not as_json:
+        console.print(f"[dim]Condition {session.condition}: {escape(session.why)}[/]", highlight=False)
+    if question is not None:
+        _answer(session, question, as_json, lines=False)
+        return
+    failed = False
+    interactive = _stdin_is_terminal()
+    while True:
+        try:
+            line = console.input("[bold]?[/] ") if interactive else sys.stdin.readline()
+        except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the prompt ends the session
+            console.print()
+            break
+        if not line and not interactive:  # end of input (a blank line is "\n")
+            break
+        if not line.strip():
+            continue
+        try:
+            _answer(session, line, as_json, lines=True)
+        except AdaptdocsError as e:
+            failed = True
+            if as_json:
+                print(json.dumps({"question": line.strip(), "error": str(e)}), flush=True)
+            else:
+                console.print(f"[red]Error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _answer(session, question: str, as_json: bool, lines: bool) -> None:
+    """Answer one question: the answer streamed to stdout, its passages below it; or its JSON."""
+    def write(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    answer = session.ask(question, on_text=None if as_json else write)
+    if as_json:
+        if lines:
+            print(json.dumps(answer.as_dict()), flush=True)
+        else:
+            _print_json(answer.as_dict())
+        return
+    write("\n")
+    if answer.context == "whole_corpus":
+        files = sorted({p.file for p in answer.passages})
+        out.print(f"[dim]icl: the whole corpus was in the prompt: {len(answer.passages)} sentences from "
+                  f"{len(files)} files ({escape(', '.join(files))}); --json lists them[/]", highlight=False)
+    elif answer.passages:
+        out.print(f"[dim]Passages given ({answer.condition}, best first):[/]", highlight=False)
+        for p in answer.passages:
+            out.print(f"[dim]  {escape(p.file)} · {escape(p.sentence_id)} · {p.score:.2f}[/]  " + escape(p.text),
+                      highlight=False, soft_wrap=True)
+    elif answer.context == "passages":
+        out.print("[dim]No passage shares a word with the question: none was given.[/]", highlight=False)
+    console.print(f"[dim]{answer.seconds:.2f} s · {answer.prompt_tokens} prompt tokens · "
+                  f"{answer.generated_tokens} generated[/]", highlight=False)
+
+
 class _DropHubKernelNotice(logging.Filter):
     """bitsandbytes logs on import that it could not fetch an optional CPU kernel from the hub;
     adaptdocs runs offline, so the notice is noise. Its other warnings still show."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import AdaptdocsError
@@ -164,3 +164,102 @@ def build_icl_context(
         None, prefixes, corpus_tokens=corpus_tokens, context_length=context_length, budget_tokens=budget,
         passages=len(texts),
     )
+
+
+# -- Retrieval of top-k passages (the rag conditions and `adaptdocs ask`) ----------------------
+
+
+@dataclass
+class Passage:
+    """One retrieved sentence, read with its heading, and where it came from."""
+
+    text: str  # what the prompt shows (passage_text: the sentence with its heading)
+    sentence_id: str
+    document_id: str
+    file: str  # the document's path relative to the ingested folder
+    score: float | None  # BM25 score for the question; None where nothing was ranked (whole corpus)
+    position: int  # index in corpus order: rag_prefix shows passages in this order
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "sentence_id": self.sentence_id, "score": self.score, "text": self.text}
+
+
+@dataclass
+class PassageIndex:
+    """The corpus sentences as passages, with their files and a BM25 index, built once for many questions."""
+
+    sentences: list[Sentence]
+    texts: list[str]
+    files: list[str]
+    bm25: BM25
+
+    def passage(self, i: int, score: float | None = None) -> Passage:
+        s = self.sentences[i]
+        return Passage(self.texts[i], s.id, s.document_id, self.files[i], score, i)
+
+
+def build_passage_index(sentences: Sequence[Sentence], documents: Sequence[Document] = ()) -> PassageIndex:
+    """Index `sentences` (corpus order) for retrieve_passages.
+
+    Args:
+        sentences: the workspace's sentences, in corpus order (`ws.store.sentences()`).
+        documents: the workspace's documents (`ws.store.documents()`), to name each passage's file;
+            a sentence whose document is not among them is named by its document id.
+    """
+    files = {d.id: d.relpath for d in documents}
+    texts = [passage_text(s) for s in sentences]
+    return PassageIndex(list(sentences), texts, [files.get(s.document_id, s.document_id) for s in sentences], BM25(texts))
+
+
+def retrieve_passages(
+    index_or_sentences: PassageIndex | Sequence[Sentence],
+    question: str,
+    k: int | None,
+    budget_tokens: int | None,
+    count_tokens: Callable[[str], int],
+) -> list[Passage]:
+    """The top-k passages for `question` by BM25, best first, within a token budget.
+
+    Passages are taken in score order; one that would overflow the budget is passed over for a
+    shorter one further down, as the icl fallback does. Passages sharing no word with the
+    question (score 0) are never taken, and a text already taken is not taken twice.
+
+    Args:
+        index_or_sentences: a PassageIndex (build it once for many questions), or the sentences
+            themselves (files then show as document ids).
+        question: the text to retrieve with.
+        k: the most passages; None for no limit but the budget.
+        budget_tokens: the most tokens of passages, each counted with the newline joining it to the
+            next; None for no budget.
+        count_tokens: the model's token counter (`model.count_tokens`); called only for candidates.
+    """
+    index = index_or_sentences if isinstance(index_or_sentences, PassageIndex) else build_passage_index(index_or_sentences)
+    scores = index.bm25.scores(question)
+    chosen: list[Passage] = []
+    taken: set[str] = set()
+    used = 0
+    for i in index.bm25.rank(question, scores):
+        if scores[i] <= 0 or (k is not None and len(chosen) >= k):
+            break
+        if index.texts[i] in taken:
+            continue
+        cost = count_tokens(index.texts[i]) + 1  # +1: the newline joining passages
+        if budget_tokens is not None and used + cost > budget_tokens:
+            continue
+        chosen.append(index.passage(i, round(scores[i], 4)))
+        taken.add(index.texts[i])
+        used += cost
+    return chosen
+
+
+def rag_prefix(passages: Sequence[Passage], template: PromptTemplate) -> str:
+    """The prompt prefix showing `passages`, one a line, in corpus order (a document's sentences
+    read together, as in the icl fallback).
+
+    Args:
+        passages: from retrieve_passages.
+        template: templates/rag_passages.toml (placeholder `$passages`), or icl_corpus.toml
+            (placeholder `$corpus`): both are filled.
+    """
+    joined = "\n".join(p.text for p in sorted(passages, key=lambda p: p.position))
+    return template.render(passages=joined, corpus=joined)

@@ -17,7 +17,7 @@ weights do not change; call `forget_prefix()` after changing them.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -114,11 +114,16 @@ class HFModel(Model):
         stop: Sequence[str] = (),
         batch_size: int = 16,
         reporter: Reporter = NullReporter(),
+        on_text: Callable[[int, str], None] | None = None,
     ) -> tuple[list[str], Usage]:
         """See Model.generate. Generation also ends at EOS and at the context length.
 
         Sampling draws each prompt's tokens from its own generator seeded by (seed, prompt index),
         so a prompt's text does not depend on the batch it lands in.
+
+        `on_text(prompt index, new text)` streams each prompt's text as it is generated; the pieces
+        of a prompt join to exactly its returned text (a tail that could begin a stop string is
+        held back until it is known not to).
         """
         start = time.perf_counter()
         usage = Usage()
@@ -132,7 +137,8 @@ class HFModel(Model):
             outputs: list[str] = [""] * len(prompts)
             for batch in _batches(bodies, batch_size):
                 texts, generated = self._generate_batch(
-                    [bodies[i] for i in batch], batch, pre, max_new_tokens, temperature, seed, tuple(stop)
+                    [bodies[i] for i in batch], batch, pre, max_new_tokens, temperature, seed, tuple(stop),
+                    _TextStream(on_text, tuple(stop)) if on_text else None,
                 )
                 for i, text in zip(batch, texts):
                     outputs[i] = text
@@ -258,7 +264,7 @@ class HFModel(Model):
             )
         return out.logits, out.past_key_values, mask, positions[:, -1] + 1
 
-    def _generate_batch(self, rows, indices, pre, max_new_tokens, temperature, seed, stop):
+    def _generate_batch(self, rows, indices, pre, max_new_tokens, temperature, seed, stop, stream=None):
         import torch
 
         logits, cache, mask, next_pos = self._prefill(rows, pre, keep=1)
@@ -280,8 +286,12 @@ class HFModel(Model):
                 if token in self.eos_ids:
                     continue
                 new_ids[r].append(token)
-                if stop and _first_stop(self.tokenizer.decode(new_ids[r], skip_special_tokens=True), stop) is not None:
-                    continue
+                if stop or stream:
+                    text = self.tokenizer.decode(new_ids[r], skip_special_tokens=True)
+                    if stop and _first_stop(text, stop) is not None:
+                        continue
+                    if stream:
+                        stream.partial(indices[r], text)
                 keep.append(b)
             if not keep or step == steps - 1:
                 break
@@ -305,6 +315,8 @@ class HFModel(Model):
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
             cut = _first_stop(text, stop) if stop else None
             texts.append(text if cut is None else text[:cut])
+        for r, text in enumerate(texts if stream else ()):
+            stream.send(indices[r], text)
         return texts, sum(len(ids) for ids in new_ids)
 
     def _finish(self, usage: Usage, pre: _Prefix, prefix_encoded: int, rows: int, start: float) -> Usage:
@@ -338,6 +350,28 @@ class HFModel(Model):
             if "alloc" in str(e) or "out of memory" in str(e):
                 raise _out_of_memory(self.info, tokens) from None
             raise
+
+
+class _TextStream:
+    """Hands `on_text(prompt index, new text)` each row's text as it grows.
+
+    A partial text keeps back its tail while that tail could still change: an unfinished multi-byte
+    character (decoded as U+FFFD) or the start of a stop string; `send` of the final text flushes it.
+    """
+
+    def __init__(self, on_text: Callable[[int, str], None], stop: Sequence[str]):
+        self.on_text, self.stop, self.sent = on_text, stop, {}
+
+    def partial(self, index: int, text: str) -> None:
+        text = text.rstrip("\ufffd")
+        held = max((n for s in self.stop for n in range(1, len(s)) if text.endswith(s[:n])), default=0)
+        self.send(index, text[: len(text) - held])
+
+    def send(self, index: int, text: str) -> None:
+        sent = self.sent.get(index, 0)
+        if len(text) > sent:
+            self.on_text(index, text[sent:])
+            self.sent[index] = len(text)
 
 
 def _out_of_memory(info: ModelInfo, tokens: int) -> AdaptdocsError:
