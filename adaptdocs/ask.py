@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .config import TRAINING_SETS, ModelConfig
+from .config import CompareConfig, ModelConfig, parse_condition
 from .errors import AdaptdocsError
 from .models.base import Model
 from .progress import NullReporter, Reporter
@@ -36,7 +36,6 @@ STYLES = ("question", "cloze")
 STOP = ("\n",)
 # Tokens a tokenizer may add or merge where the prefix, prompt and answer are joined.
 _JOIN_MARGIN = 8
-USE_HELP = "base | icl | rag | ft-<data> | rag+ft-<data>, <data> one of " + ", ".join(TRAINING_SETS)
 
 
 @dataclass
@@ -45,11 +44,11 @@ class AskConfig:
     use: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     # rag: passages per question; a sentence is one fact, so a few cover a question and its neighbours.
-    k: int = 5
+    k: int = CompareConfig.rag_k
     # rag: the most passage tokens; 5 sentences with headings take ~150 tokens of the 135M model's tokenizer.
-    budget_tokens: int = 512
+    budget_tokens: int = CompareConfig.rag_tokens
     # icl when the corpus does not fit the context: compare's default retrieval budget.
-    icl_budget_tokens: int = 1024
+    icl_budget_tokens: int = CompareConfig.retrieval_tokens
     # The longest answer; an answer line is rarely more than a sentence.
     max_new_tokens: int = 64
     # question: "Question: ...\nAnswer:"; cloze: the text is a sentence prefix the answer completes.
@@ -60,7 +59,7 @@ class AskConfig:
 
     def __post_init__(self) -> None:
         if self.use is not None:
-            parse_condition(self.use)
+            parse_condition(self.use, "--use")
         if self.style not in STYLES:
             raise AdaptdocsError(f"--style must be one of {', '.join(STYLES)}, not {self.style!r}")
         for name in ("k", "budget_tokens", "icl_budget_tokens", "max_new_tokens"):
@@ -90,16 +89,6 @@ class Answer:
             "generated_tokens": self.generated_tokens,
             "seconds": round(self.seconds, 3),
         }
-
-
-def parse_condition(use: str) -> tuple[str | None, str | None]:
-    """(retrieval: None | "icl" | "rag", training set or None) of a condition name; unknown names are an error."""
-    if use in ("base", "icl", "rag"):
-        return (None if use == "base" else use), None
-    retrieval, _, tuned = use.rpartition("+")
-    if retrieval in ("", "rag") and tuned.startswith("ft-") and tuned.removeprefix("ft-") in TRAINING_SETS:
-        return (retrieval or None), tuned.removeprefix("ft-")
-    raise AdaptdocsError(f"unknown condition {use!r} for --use", f"pick {USE_HELP}")
 
 
 def has_adapter(ws: Workspace, data: str) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .augment_filters import normalise
-from .config import CompareConfig, TrainConfig, to_dict
+from .config import CompareConfig, TrainConfig, parse_condition, to_dict
 from .errors import AdaptdocsError
 from .lineage import CorpusState, adapter_currency, report_inputs
 from .progress import NullReporter, Reporter
@@ -89,7 +89,7 @@ def prepare_adapters(ws: Workspace, config: CompareConfig, reporter: Reporter) -
 
     Returns (training set → adapter record for the conditions that can run, warnings).
     """
-    datas = [c.removeprefix("ft-") for c in config.conditions if c.startswith("ft-")]
+    datas = list(dict.fromkeys(d for c in config.conditions if (d := parse_condition(c)[1])))
     ready, warnings = {}, []
     if not datas:
         return ready, warnings
@@ -167,7 +167,8 @@ def compare(ws: Workspace, config: CompareConfig, reporter: Reporter = NullRepor
         warnings += leaked_questions(questions, _training_texts(ws, config, adapters))
         evaluation = evaluate_conditions(
             ws, question_set, config.conditions, {d: ws.adapter_dir(d) for d in adapters}, config.model,
-            batch_size=config.batch_size, retrieval_tokens=config.retrieval_tokens, reporter=reporter,
+            batch_size=config.batch_size, retrieval_tokens=config.retrieval_tokens, rag_k=config.rag_k,
+            rag_tokens=config.rag_tokens, reporter=reporter,
         )
         report = _write_report(ws, config, question_set, evaluation, adapters, warnings)
     except BaseException as e:
@@ -180,15 +181,15 @@ def compare(ws: Workspace, config: CompareConfig, reporter: Reporter = NullRepor
 def _write_report(ws: Workspace, config: CompareConfig, question_set, evaluation, adapters: dict, warnings: list[str]) -> Report:
     results = evaluation.results
     costs = {
-        f"ft-{data}": {"train_tokens": record.get("train_tokens", 0), "train_seconds": record.get("train_seconds", 0.0),
-                       **augment_cost(ws, data)}
-        for data, record in adapters.items() if f"ft-{data}" in results
+        condition: {"train_tokens": adapters[data].get("train_tokens", 0), "train_seconds": adapters[data].get("train_seconds", 0.0),
+                    **augment_cost(ws, data)}
+        for condition in results if (data := parse_condition(condition)[1])
     }
     notes = evaluation.notes + [
         "prompt_tokens_per_query: tokens of one query's prompt, the icl corpus (or retrieved passages) "
         "included; the choices scored are not counted. seconds_per_query: wall time of scoring all choices / questions."
     ]
-    used = {data: record.get("inputs") for data, record in adapters.items() if f"ft-{data}" in results}
+    used = {data: adapters[data].get("inputs") for c in results if (data := parse_condition(c)[1])}
     extra = {"model_info": evaluation.model_info,
              "usage": {c: r.usage.as_dict() for c, r in results.items()},
              "skipped_conditions": [c for c in config.conditions if c not in results],

@@ -15,7 +15,20 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 STRATEGIES = ("local", "global")
 TRAINING_SETS = ("plain", "local", "global", "both")
 SPLITS = ("independent", "cumulative", "document")
-CONDITIONS = ("base", "icl", "ft-plain", "ft-local", "ft-global", "ft-both")
+# The conditions compare runs by default: the paper's six, retrieval (rag: BM25 passages in the
+# base model's prompt), and retrieval over the adapter trained on everything.
+CONDITIONS = ("base", "icl", "rag", "ft-plain", "ft-local", "ft-global", "ft-both", "rag+ft-both")
+CONDITION_HELP = "base | icl | rag | ft-<data> | rag+ft-<data>, <data> one of " + ", ".join(TRAINING_SETS)
+
+
+def parse_condition(name: str, option: str = "--conditions") -> tuple[str | None, str | None]:
+    """(retrieval: None | "icl" | "rag", training set or None) of a condition name; unknown names are an error."""
+    if name in ("base", "icl", "rag"):
+        return (None if name == "base" else name), None
+    retrieval, _, tuned = name.rpartition("+")
+    if retrieval in ("", "rag") and tuned.startswith("ft-") and tuned.removeprefix("ft-") in TRAINING_SETS:
+        return (retrieval or None), tuned.removeprefix("ft-")
+    raise AdaptdocsError(f"{option}: unknown condition {name!r}", f"pick {CONDITION_HELP}")
 
 
 def _check(value: str, choices: tuple[str, ...], name: str) -> None:
@@ -93,6 +106,10 @@ class CompareConfig:
     # When the corpus does not fit the context, each icl question gets this many tokens of BM25-ranked
     # passages at most: nothing is shared across questions then, so every question pays them.
     retrieval_tokens: int = 1024
+    # rag: passages per question; a sentence is one fact, so a few cover a question and its neighbours.
+    rag_k: int = 5
+    # rag: the most passage tokens per question; 5 sentences with headings take ~150 tokens of SmolLM2's tokenizer.
+    rag_tokens: int = 512
     # Settings for the augment and train runs compare starts (strategy/data are set per condition).
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig | None = None  # None: TrainConfig's defaults, with this model and seed
@@ -102,7 +119,7 @@ class CompareConfig:
             self.conditions = tuple(c.strip() for c in self.conditions.split(",") if c.strip())
         self.conditions = tuple(dict.fromkeys(self.conditions))
         for condition in self.conditions:
-            _check(condition, CONDITIONS, "--conditions")
+            parse_condition(condition)
         if not self.conditions:
             raise AdaptdocsError("--conditions names no condition", f"pick from {', '.join(CONDITIONS)}")
         if self.batch_size < 1:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .models.base import Model, Usage
 from .models.scoring import choice_scores
-from .config import ModelConfig
+from .config import ModelConfig, parse_condition
 from .progress import NullReporter, Reporter
 from .questions import STYLES, QuestionSet
 from .templates import PromptTemplate, load_template
@@ -173,27 +173,32 @@ def evaluate_conditions(
     *,
     batch_size: int = 32,
     retrieval_tokens: int = 1024,
+    rag_k: int = 5,
+    rag_tokens: int = 512,
     reporter: Reporter = NullReporter(),
 ) -> Evaluation:
     """Score each condition on one question set with one prompt and one scoring.
 
     Args:
-        ws: the workspace (its corpus is the icl prefix).
+        ws: the workspace (its corpus is the icl prefix and the rag passages).
         question_set: the questions.
-        conditions: base, icl and ft-<data> names, in report order; an ft- condition without an
-            entry in `adapters` is skipped.
+        conditions: base, icl, rag, ft-<data> and rag+ft-<data> names, in report order; a
+            fine-tuned condition without an entry in `adapters` is skipped.
         adapters: training set name → its adapter directory.
         model: the base model.
         batch_size: sequences scored together.
         retrieval_tokens: the icl passage budget per question when the corpus does not fit the context.
+        rag_k: passages BM25 retrieves per question for the rag conditions.
+        rag_tokens: the most passage tokens per question for the rag conditions.
         reporter: progress of loading and scoring.
     """
     from .models import load_model
-    from .retrieval import build_icl_context
+    from .retrieval import build_icl_context, build_passage_index, rag_prefix, retrieve_passages
 
     questions = question_set.questions
     templates = prompt_templates()
     evaluation = Evaluation(results={}, model_info={})
+    rag_prefixes: dict[str, str] | None = None
 
     def load(adapter: Path | None = None) -> Model:
         gc.collect()  # the previous condition's weights go before the next are loaded
@@ -202,28 +207,40 @@ def evaluate_conditions(
             evaluation.model_info = {k: v for k, v in loaded.info.as_dict().items() if k != "adapter"}
         return loaded
 
-    untuned = [c for c in conditions if c in ("base", "icl")]
-    base = load() if untuned else None
-    for condition in untuned:
-        prefix, prefixes = "", None
-        if condition == "icl":
-            prompts = [render_prompt(q, templates) for q in questions]
-            longest = max(base.count_tokens(p + " " + c) for p, q in zip(prompts, questions) for c in q.choices)
-            icl = build_icl_context(base, load_template("icl_corpus"), ws.store.documents(), ws.store.sentences(),
-                                    {q.id: q.question for q in questions}, longest, retrieval_tokens)
-            evaluation.icl = icl.as_dict()
-            evaluation.notes.append(icl.note())
-            reporter.log(icl.note())
-            prefix, prefixes = icl.shared_prefix or "", icl.prefixes if icl.retrieved else None
-        evaluation.results[condition] = evaluate_condition(
-            base, questions, condition, prefix, reporter, prefixes=prefixes, batch_size=batch_size, templates=templates)
-    base = None
+    def rag(scorer: Model) -> dict[str, str]:
+        nonlocal rag_prefixes
+        if rag_prefixes is None:  # the same passages for every rag condition: one tokenizer, one index
+            index = build_passage_index(ws.store.sentences(), ws.store.documents())
+            template = load_template("rag_passages")
+            rag_prefixes = {q.id: rag_prefix(retrieve_passages(index, q.question, rag_k, rag_tokens, scorer.count_tokens), template)
+                            for q in questions}
+            evaluation.notes.append(f"rag: BM25 over the corpus sentences with their headings, top {rag_k} passages "
+                                    f"within {rag_tokens} tokens per question, in the prompt")
+        return rag_prefixes
+
+    by_model: dict[str | None, list[str]] = {}
     for condition in conditions:
-        data = condition.removeprefix("ft-")
-        if condition.startswith("ft-") and data in adapters:
-            tuned = load(adapters[data])
+        retrieval, data = parse_condition(condition)
+        if data is None or data in adapters:
+            by_model.setdefault(data, []).append(condition)
+    for data, names in by_model.items():  # one load per model: the base, then each adapter
+        scorer = load(adapters[data] if data else None)
+        for condition in names:
+            retrieval = parse_condition(condition)[0]
+            prefix, prefixes = "", None
+            if retrieval == "icl":
+                prompts = [render_prompt(q, templates) for q in questions]
+                longest = max(scorer.count_tokens(p + " " + c) for p, q in zip(prompts, questions) for c in q.choices)
+                icl = build_icl_context(scorer, load_template("icl_corpus"), ws.store.documents(), ws.store.sentences(),
+                                        {q.id: q.question for q in questions}, longest, retrieval_tokens)
+                evaluation.icl = icl.as_dict()
+                evaluation.notes.append(icl.note())
+                reporter.log(icl.note())
+                prefix, prefixes = icl.shared_prefix or "", icl.prefixes if icl.retrieved else None
+            elif retrieval == "rag":
+                prefixes = rag(scorer)
             evaluation.results[condition] = evaluate_condition(
-                tuned, questions, condition, reporter=reporter, batch_size=batch_size, templates=templates)
-            tuned = None
+                scorer, questions, condition, prefix, reporter, prefixes=prefixes, batch_size=batch_size, templates=templates)
+        scorer = None
     evaluation.results = {c: evaluation.results[c] for c in conditions if c in evaluation.results}
     return evaluation

@@ -283,7 +283,7 @@ def test_on_a_terminal_ask_prompts_until_end_of_input(tmp_path, loads, monkeypat
     "setup, args, expected",
     [
         ("empty", ["--use", "base"], "holds no documents (run `adaptdocs ingest PATH` first)"),
-        ("corpus", ["--use", "ft-wiki"], "unknown condition 'ft-wiki' for --use (pick base | icl | rag"),
+        ("corpus", ["--use", "ft-wiki"], "--use: unknown condition 'ft-wiki' (pick base | icl | rag"),
         ("corpus", ["--use", "rag+ft-local"], "no adapter for ft-local in"),
         ("corpus", [], "no condition to answer with"),
         ("other-model", ["--use", "ft-both"], "the ft-both adapter was trained on ./other, not the default model"),

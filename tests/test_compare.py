@@ -72,7 +72,7 @@ def test_strict_stops_at_the_first_malformed_line(tmp_path):
 def test_unknown_condition_is_refused(tmp_path):
     store_corpus(tmp_path / "ws")
     questions = write_questions(tmp_path / "q.jsonl", QUESTIONS)
-    result = runner.invoke(app, ["compare", "-q", str(questions), "-w", str(tmp_path / "ws"), "--conditions", "base,rag"])
+    result = runner.invoke(app, ["compare", "-q", str(questions), "-w", str(tmp_path / "ws"), "--conditions", "base,retrieval"])
     assert result.exit_code == 1 and "--conditions" in str(result.exception)
 
 
@@ -135,3 +135,28 @@ def test_end_to_end_base_icl_ft_plain(tmp_path, tiny_model_dir):
     )
     assert again.exit_code == 0, again.output
     assert "train plain" not in again.output
+
+
+def test_rag_conditions_put_retrieved_passages_before_each_question(tmp_path, monkeypatch):
+    """A backend registered by name (the registry's path for any backend) scores the rag conditions."""
+    from conftest import FakeModel
+
+    from adaptdocs.config import CompareConfig, ModelConfig
+    from adaptdocs.models import BACKENDS
+
+    class Reader(FakeModel):
+        """Picks the choice that the prefix (the retrieved passages) says, else the first."""
+
+        @classmethod
+        def load(cls, spec, **kwargs):
+            return cls(score=lambda prefix, context, choice: 0.0 if choice.strip() in prefix else -1.0)
+
+    monkeypatch.setitem(BACKENDS, "reader", Reader)
+    ws = store_corpus(tmp_path / "ws")
+    questions = write_questions(tmp_path / "q.jsonl", QUESTIONS)
+    from adaptdocs.compare import compare
+
+    report = compare(ws, CompareConfig(questions=str(questions), conditions=("base", "rag"), model=ModelConfig("reader:x")))
+    rag = report.data["conditions"]["rag"]
+    assert rag["cost"]["prompt_tokens_per_query"] > report.data["conditions"]["base"]["cost"]["prompt_tokens_per_query"]
+    assert any("rag: BM25" in note for note in report.data["notes"])
