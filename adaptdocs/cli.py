@@ -377,16 +377,20 @@ def compare(
     if data.get("chance"):
         rows.append(("chance", *[f"{data['chance']['by_kind'].get(k, 0):.2f}" for k in kinds], f"{data['chance']['overall']:.2f}"))
     out.print(_table(f"Accuracy [95% CI] — {data['model']}", rows, ("condition", *kinds, "overall")))
+    baselines = [b for b in ("icl", "rag") if b in data["conditions"]]
     cost_rows = []
     for name, c in data["conditions"].items():
         k = c["cost"]
-        be = data["break_even_queries"].get(f"{name}_vs_icl", "")
+        even = [data["break_even_queries"].get(f"{name}_vs_{b}", "") for b in baselines]
         cost_rows.append((
             name, f"{k['prompt_tokens_per_query']:,.0f}", f"{k['seconds_per_query']:.3f}", f"{k['augment_tokens']:,}",
-            f"{k['train_tokens']:,}", f"{k['augment_seconds'] + k['train_seconds']:.0f}", "never" if be is None else be,
+            f"{k['train_tokens']:,}", f"{k['augment_seconds'] + k['train_seconds']:.0f}",
+            *["never" if e is None else e for e in even],
         ))
     out.print(_table("Cost", cost_rows, ("condition", "prompt tok/query", "s/query", "augment tok", "train tok",
-                                          "one-time s", "break-even queries vs icl")))
+                                          "one-time s", *[f"break-even queries vs {b}" for b in baselines])))
+    for sentence in data.get("verdict", []):
+        out.print(f"[bold]{escape(sentence)}[/]", highlight=False)
     for note in data["notes"][:-1]:
         out.print(f"[dim]{escape(note)}[/]", highlight=False)
     for warning in data["warnings"]:
