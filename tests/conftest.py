@@ -17,6 +17,27 @@ from adaptdocs.models.base import Model, ModelInfo, Usage
 use_offline_environment()  # the test session is an entry point, like the CLI
 
 
+def store_corpus(root, facts: dict[str, list[str]]):
+    """A Workspace at `root` with `facts` (relative path → sentences) put straight into the store,
+    the way ingest leaves them (no parser needed)."""
+    import hashlib
+
+    from adaptdocs.workspace import Workspace
+
+    ws = Workspace(root)
+    for relpath, sentences in facts.items():
+        doc_id = hashlib.sha256(relpath.encode()).hexdigest()
+        ws.store.replace_document(
+            {"id": doc_id, "path": f"/docs/{relpath}", "relpath": relpath, "root": "/docs", "format": "md", "bytes": 1,
+             "mtime": 0.0, "n_elements": 1, "n_sentences": len(sentences), "ingested_at": "now"},
+            [{"id": f"{doc_id}-e0", "document_id": doc_id, "ord": 0, "type": "NarrativeText", "text": " ".join(sentences),
+              "page": None, "heading_path": "", "html": None}],
+            [{"id": f"{doc_id[:8]}-s{i}", "document_id": doc_id, "element_id": f"{doc_id}-e0", "ord": i, "text": s,
+              "context": None} for i, s in enumerate(sentences)],
+        )
+    return ws
+
+
 class FakeModel(Model):
     """A scripted model for testing the flow of augment and evaluate without weights.
 

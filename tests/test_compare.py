@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
+import conftest
+
 import json
 from pathlib import Path
 
@@ -34,19 +35,7 @@ QUESTIONS = [
 
 
 def store_corpus(root: Path, facts: dict[str, list[str]] = FACTS) -> Workspace:
-    """Put documents straight into the store, the way ingest leaves them (no parser needed)."""
-    ws = Workspace(root)
-    for relpath, sentences in facts.items():
-        doc_id = hashlib.sha256(relpath.encode()).hexdigest()
-        ws.store.replace_document(
-            {"id": doc_id, "path": f"/docs/{relpath}", "relpath": relpath, "root": "/docs", "format": "md", "bytes": 1,
-             "mtime": 0.0, "n_elements": 1, "n_sentences": len(sentences), "ingested_at": "now"},
-            [{"id": f"{doc_id}-e0", "document_id": doc_id, "ord": 0, "type": "NarrativeText", "text": " ".join(sentences),
-              "page": None, "heading_path": "", "html": None}],
-            [{"id": f"{doc_id}-s{i}", "document_id": doc_id, "element_id": f"{doc_id}-e0", "ord": i, "text": s,
-              "context": None} for i, s in enumerate(sentences)],
-        )
-    return ws
+    return conftest.store_corpus(root, facts)
 
 
 def write_questions(path: Path, lines: list) -> Path:
