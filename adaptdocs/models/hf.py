@@ -217,7 +217,7 @@ class HFModel(Model):
         cache = DynamicCache()
         with self._memory_guard(len(ids) - 1):
             self.model(
-                input_ids=torch.tensor([ids[:-1]], device=self.device), past_key_values=cache, use_cache=True, logits_to_keep=1
+                input_ids=torch.tensor([ids[:-1]], device=self.device), cache=cache, use_cache=True, logits_to_keep=1
             )
         self._prefix = _Prefix(prefix, ids[-1:], [(layer.keys, layer.values) for layer in cache.layers], len(ids) - 1)
         return self._prefix, len(ids) - 1
@@ -258,11 +258,11 @@ class HFModel(Model):
                 input_ids=input_ids.to(self.device),
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
+                cache=cache,
                 use_cache=True,
                 logits_to_keep=keep,
             )
-        return out.logits, out.past_key_values, mask, positions[:, -1] + 1
+        return out.logits, out.cache, mask, positions[:, -1] + 1
 
     def _generate_batch(self, rows, indices, pre, max_new_tokens, temperature, seed, stop, stream=None):
         import torch
@@ -306,10 +306,10 @@ class HFModel(Model):
                     input_ids=torch.tensor(picked, device=self.device)[:, None],
                     attention_mask=mask,
                     position_ids=next_pos[:, None],
-                    past_key_values=cache,
+                    cache=cache,
                     use_cache=True,
                 )
-            logits, cache, next_pos = out.logits[:, -1], out.past_key_values, next_pos + 1
+            logits, cache, next_pos = out.logits[:, -1], out.cache, next_pos + 1
         texts = []
         for ids in new_ids:
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
