@@ -14,6 +14,16 @@ Sentences are the training unit (design.md "Sentences"):
 - list items carry their heading (or the "...:" lead-in line just before the list) as context;
 - titles are kept as elements and in every element's heading path, but are not sentences:
   on their own ("Day one") they state no fact.
+
+Sentences stand alone (a sentence that does not say what it is about teaches nothing):
+- fragments are dropped: a bullet glyph or a list number on a line of its own ("•", "1.") is
+  joined to its item in a PDF, and whatever states nothing (glyphs, numbers) is not a sentence;
+- form fields ("Owner: the safety officer") are sentences, one per line with a full stop, whether
+  unstructured calls them titles or text; the lines of one record (a block of field lines) after
+  the first carry that first line: "Project: Drobbelin. Lead: Tesmira Quarrendt.";
+- a short line without final punctuation that text follows is a heading, in every format;
+- a sentence-initial pronoun is replaced by the named subject of the sentence before it in the
+  same element (sentences.resolve_references); the sentence as written is kept in `original`.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import re
 import stat
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -38,7 +48,15 @@ from pathlib import Path
 from .config import IngestConfig
 from .progress import NullReporter, Reporter
 from .environment import use_offline_environment
-from .sentences import split_sentences
+from .sentences import (
+    capitalised_names,
+    clean_sentence,
+    is_field_line,
+    resolve_references,
+    split_sentences,
+    strip_enumerator,
+    with_full_stop,
+)
 from .store import now
 from .workspace import Workspace
 
@@ -82,6 +100,9 @@ class IngestSummary:
     problems: list[Problem] = field(default_factory=list)
     elements: int = 0
     sentences: int = 0
+    # What ingest did to make sentences stand alone (fragments dropped, field lines, headings,
+    # references resolved and left), summed over the files parsed in this run.
+    standalone: Counter = field(default_factory=Counter)
     paths_given: int = 0
     paths_missing: int = 0
 
@@ -103,6 +124,7 @@ class IngestSummary:
             "disappeared": len(self.disappeared),
             "elements": self.elements,
             "sentences": self.sentences,
+            "standalone": dict(sorted(self.standalone.items())),
             "problems": [p.as_dict() for p in self.problems],
             "files": {
                 "ingested": self.ingested,
@@ -262,6 +284,7 @@ class ParseJob:
 class Parsed:
     elements: list[dict]
     sentences: list[dict]
+    counts: dict = field(default_factory=dict)  # element_rows' standalone counts
 
 
 def use_installed_spacy_model() -> None:
@@ -335,10 +358,12 @@ def parse_document(job: ParseJob) -> Parsed | Problem:
     """
     try:
         raw = partition(job.format, job.data)
-        elements, sentences = element_rows(job.document_id, raw)
+        counts: Counter = Counter()
+        elements, sentences = element_rows(job.document_id, raw, guessed_titles=job.format in ("txt", "pdf"),
+                                           counts=counts)
         if not sentences:
             raise IngestProblem("no text found (empty file?)", "add text to it or leave it out")
-        return Parsed(elements, sentences)
+        return Parsed(elements, sentences, dict(counts))
     except IngestProblem as e:
         return Problem(job.path, e.error, e.hint)
     except Exception as e:  # a parser bug on odd input must cost this file only
@@ -366,7 +391,7 @@ def partition(fmt: str, data: bytes) -> list[tuple[object, int | None]]:
     if fmt == "md":
         from unstructured.partition.md import partition_md
 
-        elements = partition_md(text=text)
+        elements = partition_md(text=separate_markdown_fields(text))
     elif fmt == "html":
         from unstructured.partition.html import partition_html
 
@@ -374,7 +399,7 @@ def partition(fmt: str, data: bytes) -> list[tuple[object, int | None]]:
     else:
         from unstructured.partition.text import partition_text
 
-        elements = partition_text(text=text)
+        elements = partition_text(text=separate_text_lines(text))
     return [(el, None) for el in elements]
 
 
@@ -422,51 +447,195 @@ def partition_pdf_text_layer(data: bytes) -> list[tuple[object, int | None]]:
 
 _SENTENCE_END = re.compile(r"[.!?:;][\"')\]]*$")
 _BULLET = re.compile(r"^\s*(?:[-*•◦▪‣]|\d+[.)])\s+")
+# A line holding only a bullet glyph (pypdf often gives "\x7f") or only a list number.
+_MARKER = re.compile(r"[^\w\s]|\(?\d{1,3}[.)]?")
+_HEADING_WORDS = 10
+# Words a heading does not end with, but a wrapped line of prose may: "... and the" / "Owner: ...".
+_RUNS_ON = {"a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "by", "for", "from", "with", "as"}
+
+
+def _marker(line: str) -> str:
+    """A marker line as the start of its item: "•" for a glyph, "3." for a number."""
+    number = re.sub(r"\D", "", line)
+    return f"{number}." if number else "•"
 
 
 def reflow_pdf_lines(text: str) -> list[str]:
     """Rejoin a PDF page's wrapped lines into paragraphs.
 
     A line starts a new paragraph after a blank line, after a line ending a sentence, at a
-    bullet, or after a short line without final punctuation (a heading).
+    bullet, or after a short line without final punctuation (a heading). A bullet glyph or a
+    list number on a line of its own starts the item on the next line ("•", "Train tickets."
+    → "• Train tickets."); a number before a heading-like line is left alone (a page number).
+    Consecutive field lines ("Owner: ...") form one record paragraph, each line ending with a
+    full stop, so that they neither run together nor into the text that follows.
     """
     lines = [line.strip() for line in text.splitlines()]
     widest = max((len(line) for line in lines), default=0)
     paragraphs: list[list[str]] = []
+    records: list[bool] = []  # whether each paragraph is a record of field lines
+
+    def start(line: str, record: bool = False) -> None:
+        paragraphs.append([line])
+        records.append(record)
+
     for line in lines:
         if not line:
             if paragraphs and paragraphs[-1]:
                 paragraphs.append([])
+                records.append(False)
             continue
         last = paragraphs[-1] if paragraphs else []
+        if _MARKER.fullmatch(line):
+            start(_marker(line))
+            continue
+        if len(last) == 1 and _MARKER.fullmatch(last[0].rstrip(".")):
+            if last[0] == "•" or _SENTENCE_END.search(line) or len(line) >= 0.6 * widest:
+                last.append(line)
+                continue
+        if last and records[-1]:
+            if is_field_line(line):
+                last.append(line)
+            elif line[:1].islower():  # a field's value wrapped onto the next line
+                last[-1] += " " + line
+            else:
+                start(line)
+            continue
         heading_before = len(last) == 1 and len(last[0]) < 0.6 * widest
         if not last or _SENTENCE_END.search(last[-1]) or _BULLET.match(line) or heading_before:
-            paragraphs.append([line])
+            start(line, record=is_field_line(line))
         else:
             last.append(line)
-    return [" ".join(p) for p in paragraphs if p]
+    return [" ".join(with_full_stop(l) for l in p) if record else " ".join(p)
+            for p, record in zip(paragraphs, records) if p]
+
+
+def separate_text_lines(text: str) -> str:
+    """A plain text with each list item and each record of field lines as a paragraph of its own.
+
+    unstructured reads a block of lines as one element: "Project: Naquesh" / "Status: behind"
+    came out as one title, "1. ..." / "2. ..." as one list item. Blocks without list or field
+    lines are kept as they are. A lower-case line continues the line before it.
+    """
+    out: list[str] = []
+    for block in re.split(r"\n[ \t]*\n", text):
+        lines = [line.rstrip() for line in block.split("\n") if line.strip()]
+        if not any(_BULLET.match(line) or is_field_line(line) for line in lines):
+            out.append(block)
+            continue
+        paragraphs: list[list[str]] = []
+        kinds: list[str] = []
+        for line in lines:
+            stripped = line.strip()
+            kind = "item" if _BULLET.match(line) else "record" if is_field_line(stripped) else "text"
+            last = kinds[-1] if kinds else None
+            if kind == "record" and last == "text":
+                previous = paragraphs[-1][-1].strip()
+                heading = len(paragraphs[-1]) == 1 and looks_like_heading(previous) \
+                    and previous.split()[-1] not in _RUNS_ON
+                if not (_SENTENCE_END.search(previous) or heading):
+                    kind = "text"  # a wrapped line of prose that happens to hold a colon
+            if kind == "record" and last == "record":
+                paragraphs[-1].append(stripped)
+            elif last == "record" and kind == "text" and stripped[:1].islower():
+                paragraphs[-1][-1] += " " + stripped
+            elif last in ("text", "item") and kind == "text":
+                paragraphs[-1].append(line)
+            else:
+                paragraphs.append([stripped if kind == "record" else line])
+                kinds.append(kind)
+        out += [" ".join(with_full_stop(l) for l in p) if k == "record" else "\n".join(p)
+                for p, k in zip(paragraphs, kinds)]
+    return "\n\n".join(out)
+
+
+def separate_markdown_fields(text: str) -> str:
+    """Markdown with each run of field lines as a paragraph of its own, each line ending with a full stop.
+
+    In Markdown, "Owner: ..." and "Status: ..." on consecutive lines are one paragraph, read
+    as "Owner: ... Status: ...". Code blocks are left alone; a field line continuing a sentence
+    of the line before is prose.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    fence: str | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if fence is not None or stripped.startswith(("```", "~~~")):
+            if fence is None:
+                fence = stripped[:3]
+            elif stripped.startswith(fence):
+                fence = None
+            out.append(line)
+            i += 1
+            continue
+        previous = out[-1].strip() if out else ""
+        opens = not previous or previous.startswith("#") or _SENTENCE_END.search(previous)
+        if line[:1] not in (" ", "\t") and is_field_line(stripped) and opens:
+            run = [stripped]
+            i += 1
+            while i < len(lines) and lines[i].strip() and lines[i][:1] not in (" ", "\t"):
+                following = lines[i].strip()
+                if is_field_line(following):
+                    run.append(following)
+                elif following[:1].islower():
+                    run[-1] += " " + following
+                else:
+                    break
+                i += 1
+            if previous:
+                out.append("")
+            out.append(" ".join(with_full_stop(f) for f in run))
+            if i < len(lines) and lines[i].strip():
+                out.append("")
+            continue
+        out.append(line)
+        i += 1
+    return "\n".join(out)
 
 
 # -- elements and sentences ---------------------------------------------------------------
 
 
-def element_rows(document_id: str, raw: list[tuple[object, int | None]]) -> tuple[list[dict], list[dict]]:
-    """Element and sentence rows (stable ids) from unstructured elements in document order."""
+def element_rows(document_id: str, raw: list[tuple[object, int | None]], guessed_titles: bool = False,
+                 counts: Counter | None = None) -> tuple[list[dict], list[dict]]:
+    """Element and sentence rows (stable ids) from unstructured elements in document order.
+
+    Args:
+        document_id: the content hash.
+        raw: unstructured elements with their page numbers.
+        guessed_titles: titles come from unstructured's guess, not from markup (txt, pdf): a
+            "title" that is a field line or ends with a full stop is text.
+        counts: where to add what was done to make sentences stand alone.
+    """
+    counts = Counter() if counts is None else counts
     prefix = document_id[:16]
+    items = [(el, page, " ".join(el.text.split())) for el, page in raw]
+    items = [(el, page, text) for el, page, text in items if text]
+    roles = element_roles([(el.category, text) for el, _, text in items], guessed_titles)
     by_id = {getattr(el, "id", None): el for el, _ in raw}
+    not_titles = {id(el) for (el, _, _), role in zip(items, roles) if el.category == "Title" and role != "title"}
+    names = capitalised_names([s for (_, _, text), role in zip(items, roles) if role in ("prose", "list", "field")
+                               for s in split_sentences(text)])
     elements: list[dict] = []
     sentences: list[dict] = []
-    section: list[str] = []  # heading path of the section we are in (for elements with no parent)
+    titled: list[str] = []  # heading path at the last title
+    section: list[str] = []  # heading path of the section we are in (titles and headings found here)
     lead_in: str | None = None  # a "...:" line introducing the list that follows
-    for el, page in raw:
-        text = " ".join(el.text.split())
-        if not text:
-            continue
+    for (el, page, text), role in zip(items, roles):
         kind = el.category
-        parents = title_chain(el, by_id)
-        heading = parents if parents or kind == "Title" else section
-        if kind == "Title":
-            section = parents + [text]
+        parents = title_chain(el, by_id, not_titles)
+        if role == "title":
+            heading = parents
+            section = titled = parents + [text]
+        elif role == "heading":
+            heading = parents or titled
+            section = heading + [text]
+            counts["headings"] += 1
+        else:
+            heading = section if section[: len(parents)] == parents else parents
         ord_ = len(elements)
         element_id = f"{prefix}:e{ord_}"
         html = getattr(el.metadata, "text_as_html", None) if kind == "Table" else None
@@ -474,35 +643,100 @@ def element_rows(document_id: str, raw: list[tuple[object, int | None]]) -> tupl
             {"id": element_id, "document_id": document_id, "ord": ord_, "type": kind, "text": text,
              "page": page, "heading_path": " > ".join(heading), "html": html}
         )
-        if kind in NOT_SENTENCES:
+        if role in ("title", "heading", "skip"):
             lead_in = None
             continue
-        if kind == "Table":
+        originals: list[str | None]
+        if role == "table":
             texts = table_sentences(html) if html else split_sentences(text)
             context = None
-        elif kind == "ListItem":
-            texts = split_sentences(text)
+        elif role == "field":
+            lines = [with_full_stop(line) for line in split_sentences(text)]
+            counts["field_lines"] += len(lines)
+            texts, originals = lines[:1] + [f"{lines[0]} {line}" for line in lines[1:]], [None] + lines[1:]
+            context = lead_in = None
+        elif role == "list":
+            texts = split_sentences(strip_enumerator(text))
             context = lead_in or (heading[-1] if heading else None)
         else:
             texts = split_sentences(text)
             context = None
             lead_in = texts[-1] if texts and texts[-1].endswith(":") else None
-        for n, sentence in enumerate(texts):
+        if role != "field":
+            kept = [clean_sentence(t) for t in texts]
+            counts["fragments_dropped"] += sum(t is None for t in kept)
+            texts = [t for t in kept if t]
+            originals = [None] * len(texts)
+        if role in ("prose", "list"):
+            resolution = resolve_references(texts, names, _pos_tag)
+            texts, originals = resolution.texts, resolution.originals
+            counts["references_resolved"] += resolution.resolved
+            counts["references_left"] += resolution.left
+        for n, (sentence, original) in enumerate(zip(texts, originals)):
             sentences.append(
                 {"id": f"{element_id}:s{n}", "document_id": document_id, "element_id": element_id,
-                 "ord": len(sentences), "text": sentence, "context": context}
+                 "ord": len(sentences), "text": sentence, "context": context, "original": original}
             )
     return elements, sentences
 
 
-def title_chain(el, by_id: dict) -> list[str]:
-    """The titles above an element, outermost first, following unstructured's parent ids."""
+def element_roles(items: list[tuple[str, str]], guessed_titles: bool = False) -> list[str]:
+    """What each element is for sentences: title | heading | field | table | list | prose | skip.
+
+    Args:
+        items: (unstructured category, text) of each element, in document order.
+        guessed_titles: see element_rows.
+    """
+    roles = []
+    for kind, text in items:
+        if kind == "Table":
+            roles.append("table")
+        elif kind in NOT_SENTENCES and kind != "Title":
+            roles.append("skip")
+        elif kind != "ListItem" and (kind != "Title" or guessed_titles) and is_record(text):
+            roles.append("field")
+        elif kind == "Title":
+            roles.append("prose" if guessed_titles and re.search(r"[.!?][\"')\]]*$", text) else "title")
+        else:
+            roles.append("list" if kind == "ListItem" else "prose")
+    for i, (kind, text) in enumerate(items):
+        following = next((r for r in roles[i + 1 :] if r != "skip"), None)
+        if (roles[i] == "prose" and kind != "Title" and looks_like_heading(text)
+                and following in ("prose", "list", "table", "field")):
+            roles[i] = "heading"
+    return roles
+
+
+def is_record(text: str) -> bool:
+    """Whether an element's text is one or more field lines, each a sentence ("Series: Vantrel. Permit: Dorvesk.")."""
+    lines = split_sentences(text)
+    return bool(lines) and all(is_field_line(line) for line in lines)
+
+
+def looks_like_heading(text: str) -> bool:
+    """A short line without final punctuation, starting with a capital or a number: "Who pays for what"."""
+    return (not _SENTENCE_END.search(text) and len(text.split()) <= _HEADING_WORDS
+            and text[:1].isalnum() and not text[:1].islower() and any(c.isalpha() for c in text))
+
+
+def _pos_tag(text: str) -> list[tuple[str, str]]:
+    from unstructured.nlp.tokenize import pos_tag
+
+    return pos_tag(text)
+
+
+def title_chain(el, by_id: dict, not_titles: set[int] = frozenset()) -> list[str]:
+    """The titles above an element, outermost first, following unstructured's parent ids.
+
+    Args:
+        not_titles: ids (`id()`) of elements unstructured calls titles that are not (field lines).
+    """
     chain: list[str] = []
     seen = set()
     parent = by_id.get(el.metadata.parent_id)
     while parent is not None and id(parent) not in seen:
         seen.add(id(parent))
-        if parent.category == "Title":
+        if parent.category == "Title" and id(parent) not in not_titles:
             chain.append(" ".join(parent.text.split()))
         parent = by_id.get(parent.metadata.parent_id)
     return chain[::-1]
@@ -702,6 +936,7 @@ def ingest_paths(
             summary.ingested.append(job.path)
             summary.elements += len(result.elements)
             summary.sentences += len(result.sentences)
+            summary.standalone.update(result.counts)
         reporter.advance(1, candidate.path.name)
     reporter.finish()
 

@@ -119,3 +119,11 @@ def m002_item_inputs(db: Database) -> None:
     # Each augmentation item's fingerprint (lineage.item_inputs): what it was made from, so status
     # can say which input of a stale item changed. Rows from before it are judged by their sources.
     db["augment_items"].add_column("inputs", str)
+
+
+@migrations()
+def m003_sentence_original(db: Database) -> None:
+    # A sentence whose text ingest made standalone (a pronoun replaced by its antecedent, a field
+    # line given its record's first line) keeps the sentence as the document wrote it here; null
+    # when the text is the document's own.
+    db["sentences"].add_column("original", str)
