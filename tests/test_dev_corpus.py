@@ -25,10 +25,12 @@ COUNTS = ["one", "two", "three", "four"]
 # a .txt file ("Project: Drobbelin" / "Lead: ...") are sentences now, each ending with a full stop
 # ("Project: Drobbelin. Lead: Tesmira Quarrendt."), while the question runs them together. Not
 # strict, so that changing either side does not break this file; remove the entry then.
-KNOWN_INGEST_LOSSES = {
-    "recall-05": "field lines become sentences with a full stop; the question runs them together (meeting_minutes.txt)",
-    "recall-16": "field lines become sentences with a full stop; the question runs them together (permits.txt)",
-}
+KNOWN_INGEST_LOSSES: dict[str, str] = {}  # recall questions whose source text ingest loses (none now)
+
+
+def _loose(text: str) -> str:
+    """Text without full stops: a field line ("Lead: X") is read as a sentence ("Lead: X.") by ingest."""
+    return text.replace(".", "")
 
 
 def _questions_raw() -> list[dict]:
@@ -178,8 +180,8 @@ def test_every_fact_is_stated_once_in_its_document_and_in_one_direction(facts, t
     assert len({(f["subject"], f["relation"]) for f in facts}) == len(facts)
     for f in facts:
         stated = f["statement"]
-        assert stated in texts[f["document"]], f
-        assert corpus.count(stated) == 1, f
+        assert _loose(stated) in _loose(texts[f["document"]]), f
+        assert _loose(corpus).count(_loose(stated)) == 1, f
         assert f["reversed_statement"] not in corpus, f
         # Subject before object: the statement is worded in the direction the fact table gives.
         assert stated.index(f["subject"]) < stated.index(f["object"]), f
@@ -288,5 +290,5 @@ def test_recall_completes_text_that_ingest_produces(qid, question_set, texts, in
     answer = q.choices[q.answer]
     stated = f"{q.question} {answer}"
     assert q.style == "cloze" and answer not in q.question
-    assert stated in texts[q.sources[0]], "not the document's own wording"
+    assert _loose(stated) in _loose(texts[q.sources[0]]), "not the document's own wording"
     assert stated in ingested[q.sources[0]], "lost or changed by ingest"

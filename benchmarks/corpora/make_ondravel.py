@@ -127,7 +127,7 @@ WORDING: dict[tuple[str, str], tuple[str, str]] = {
     ("Filtarro", "based_at"): ("station_guide.txt", "The {s} project, which studies the lake in every season, "
                                "is run from the {o} station."),
     # led_by (the other four are rows of the table in people.docx)
-    ("Drobbelin", "led_by"): ("meeting_minutes.txt", "Project: {s} Lead: {o}"),
+    ("Drobbelin", "led_by"): ("meeting_minutes.txt", "Project: {s}. Lead: {o}."),
     ("Filtarro", "led_by"): ("newsletter.html", "Although the {s} project is led by {o}, most of its field work "
                              "is done by students."),
     # funded_by
@@ -174,8 +174,8 @@ WORDING: dict[tuple[str, str], tuple[str, str]] = {
     ("Throdd", "calibrated"): ("calibration_schedule.pdf", "{s} instruments are a special case. They are sent "
                                "back to the maker and calibrated {o}."),
     # permit (series)
-    ("Vantrel", "permit"): ("permits.txt", "Series: {s} Permit: {o}"),
-    ("Okkumar", "permit"): ("permits.txt", "Series: {s} Permit: {o}"),
+    ("Vantrel", "permit"): ("permits.txt", "Series: {s}. Permit: {o}."),
+    ("Okkumar", "permit"): ("permits.txt", "Series: {s}. Permit: {o}."),
     ("Lisperane", "permit"): ("safety_rules.docx", "Anyone who operates a {s} instrument must hold a {o} permit, "
                               "which is issued after a one-day course."),
     ("Throdd", "permit"): ("lab_handbook.md", "{s} instruments contain a strong laser. They may only be operated "
@@ -477,7 +477,7 @@ def rendered_text(blocks: list[tuple]) -> str:
         elif block[0] in ("p", "ul", "ol"):
             parts += block[1]
         elif block[0] == "fields":
-            parts += [f"{label}: {value}" for label, value in block[1]]
+            parts += [f"{label}: {value}." for label, value in block[1]]  # as ingest reads a field line
         elif block[0] == "table":
             parts += [table_row(block[1], row) for row in block[2]]
     return " ".join(" ".join(parts).split())
