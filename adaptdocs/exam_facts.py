@@ -125,7 +125,7 @@ def _token_after(text: str, at: int) -> str:
     return _singular(token.lower()) if token[0].isalnum() else token
 
 
-def _slots(text: str, start: int, end: int) -> tuple[str, str]:
+def slots_of(text: str, start: int, end: int) -> tuple[str, str]:
     """The fine and coarse slot of the span text[start:end]."""
     prev1, at = _token_before(text, start)
     nxt = _token_after(text, end)
@@ -155,7 +155,7 @@ def parse_table_row(text: str) -> list[tuple[str, str, int, int]] | None:
     return fields if len(fields) >= 2 else None
 
 
-def _name_spans(text: str, names: set[str]) -> list[tuple[int, int, str]]:
+def name_spans(text: str, names: set[str]) -> list[tuple[int, int, str]]:
     """Runs of name words separated by single spaces ("Yarvel Tumsk"); a possessive 's ends a run
     and is left out of it."""
     spans: list[list] = []  # [start, end, open]
@@ -190,7 +190,7 @@ def read_facts(sentences: Sequence, sources: dict[str, str], vocabulary: CorpusV
             facts.append(Fact(s.id, text, sources[s.document_id], mentions, table=True, labels=[r[0] for r in row],
                               unclear=has_negation(text)))
             continue
-        mentions = [Mention(name, a, b, *_slots(text, a, b)) for a, b, name in _name_spans(text, vocabulary.names(text))]
+        mentions = [Mention(name, a, b, *slots_of(text, a, b)) for a, b, name in name_spans(text, vocabulary.names(text))]
         facts.append(Fact(s.id, text, sources[s.document_id], mentions,
                           unclear=opens_unclear(text) or has_negation(text)))
     return facts

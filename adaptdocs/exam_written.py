@@ -26,7 +26,7 @@ from .augment_filters import (
     normalise,
     token_set,
 )
-from .exam_facts import Fact, FactIndex, Mention, _name_spans, _slots, has_negation, has_pronoun, is_a_link
+from .exam_facts import Fact, FactIndex, Mention, name_spans, slots_of, has_negation, has_pronoun, is_a_link
 from .templates import TEMPLATES_DIR, PromptTemplate
 
 REVERSAL_TEMPLATE = "exam_reversal"
@@ -48,6 +48,9 @@ _IRREGULAR = {
 _OPPOSITE = {a: b for pair in _OPPOSITES for a, b in (pair, pair[::-1])}
 _COMPARATIVE_WORDS = set(_OPPOSITE)
 UNIVERSALS = frozenset("every all each".split())
+# Function words that change what a statement claims ("the only crew that ..."): a statement may
+# not add one its sources lack.
+_CLAIM_WORDS = frozenset("only just always never all every each no none most many few both either neither any".split())
 # Words that turn "X is a K" around correctly: "one of the K is X", "the K include X".
 _MEMBERSHIP = frozenset("some one include includes including among member members".split())
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’-][A-Za-z0-9]+)*")
@@ -175,9 +178,21 @@ def plan_prompts(facts: Sequence[Fact], index: FactIndex, limit: int = MAX_PROMP
             if (a, c) in seen:
                 continue
             seen.add((a, c))
-            lead = first.text[: phrase_start(first, first.mentions[1])].rstrip()
-            joins.append(Prompt("multihop", {"fact": first.text, "linked": second.text}, [first, second], lead))
+            joins.append(Prompt("multihop", {"fact": first.text, "linked": second.text}, [first, second],
+                                _join_lead(first)))
     return prompts + joins[:limit]
+
+
+def _join_lead(first: Fact) -> str:
+    """The start of a join: the first fact up to the shared name, which "the B team" turns into
+    "a team that" ("The X tool is owned by a team that ..."), for the model to finish."""
+    b = first.mentions[1]
+    start, end = phrase_start(first, b), phrase_end(first, b)
+    lead = first.text[:start].rstrip()
+    if first.text[start:b.start].lower().strip() == "the" and end > b.end:
+        noun = first.text[b.end:end].strip()
+        return f"{lead} {'an' if noun[0] in 'aeiou' else 'a'} {noun} that"
+    return lead
 
 
 def _is_relation(fact: Fact) -> bool:
@@ -196,9 +211,9 @@ def _sentence(output: str) -> str | None:
 def _mentions(text: str, vocabulary: CorpusVocabulary, like: dict[str, Mention]) -> list[Mention]:
     """The mentions of a written statement, each typed with the slot of the corpus mention it repeats."""
     found = []
-    for start, end, name in _name_spans(text, vocabulary.names(text)):
+    for start, end, name in name_spans(text, vocabulary.names(text)):
         source = like.get(name)
-        slot, coarse = (source.slot, source.coarse) if source else _slots(text, start, end)
+        slot, coarse = (source.slot, source.coarse) if source else slots_of(text, start, end)
         found.append(Mention(name, start, end, slot, coarse))
     return found
 
@@ -269,6 +284,9 @@ def _wording_reason(text: str, sources: Sequence[str], names: Sequence[str], all
         return "negation_added"
     if has_pronoun(text) and not has_pronoun(source_text):
         return "pronoun_added"
+    source_words = {w.lower() for w in _WORD.findall(source_text)}
+    if {w.lower() for w in _WORD.findall(text)} & _CLAIM_WORDS - source_words:
+        return "claim_word_added"
     new = content_stems(text, names) - _with_opposites(content_stems(source_text, names)) - {stem(w) for w in allowed}
     if new:
         return "new_words"

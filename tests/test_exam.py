@@ -226,8 +226,8 @@ def scripted_writer(prompt: str) -> str:
     last = prompt.rstrip().splitlines()[-1]
     if last == "Again: The Pell crew":
         return " drives the Harrow truck."
-    if last == "Joined: The Harrow truck is driven by":
-        return " a crew that is based in the Ardo depot."
+    if last == "Joined: The Harrow truck is driven by a crew that":
+        return " is based in the Ardo depot."
     if last.startswith("Again: The Marle crew"):
         return " drives the Ostin truck."  # right, but the scorer below will not support it
     if last.startswith("Again: "):
@@ -281,6 +281,8 @@ def test_reversal_and_join_checks():
     assert check_reversal("The Pell crew is driven by the Harrow truck.", harrow, vocabulary, set()) == "names_swapped_copy"
     assert check_reversal("The Pell crew paints the Harrow truck.", harrow, vocabulary, set()) == "new_words"
     assert check_reversal("The Harrow truck drives the Pell crew.", harrow, vocabulary, set()) == "not_reversed"
+    assert check_reversal("The Pell crew is the only one that drives the Harrow truck.", harrow, vocabulary,
+                          {"one"}) == "claim_word_added"
     assert check_reversal("The Pell crew drives the Harrow truck. It is red.", harrow, vocabulary, set()) == "not_one_sentence"
     depot = facts["The Pell crew is based in the Ardo depot."]
     index = FactIndex(list(facts.values()))
