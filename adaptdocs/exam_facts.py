@@ -234,6 +234,7 @@ class FactIndex:
         # Names written somewhere other than at the start of a sentence: surely names.
         self.known = {m.text for f in facts for m in f.mentions if m.start > 0 or f.table}
         self.edges: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        self._backward: dict[str, dict[str, set[str]]] = {}
         # "X is a Y" links, member → classes and class → members: what is true of a class is true
         # of its members, so the answer's classes and members, and the anchors' members, may be
         # right too.
@@ -249,13 +250,14 @@ class FactIndex:
 
     def reachable(self, name: str, relation: str) -> set[str]:
         """Names reachable from `name` along `relation` (a frame), either way."""
-        edges = self.edges.get(relation, {})
-        backward: dict[str, set[str]] = defaultdict(set)
-        for a, bs in edges.items():
-            for b in bs:
-                backward[b].add(a)
+        if relation not in self._backward:
+            backward: dict[str, set[str]] = defaultdict(set)
+            for a, bs in self.edges.get(relation, {}).items():
+                for b in bs:
+                    backward[b].add(a)
+            self._backward[relation] = backward
         seen = set()
-        for graph in (edges, backward):
+        for graph in (self.edges.get(relation, {}), self._backward[relation]):
             todo = [name]
             while todo:
                 for nxt in graph.get(todo.pop(), ()):
