@@ -584,6 +584,82 @@ def _answer(session, question: str, as_json: bool, lines: bool) -> None:
                   f"{answer.generated_tokens} generated[/]", highlight=False)
 
 
+questions_app = typer.Typer(
+    help="Build and review the exam: multiple-choice questions generated from the corpus, kept out of training.",
+    no_args_is_help=True,
+)
+app.add_typer(questions_app, name="questions")
+
+
+@questions_app.command("build")
+def questions_build(
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    exam_size: Annotated[Optional[int], typer.Option(help="Questions in the exam (default: all it can make, at most 200).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the distractors, the selection and the answer positions.")] = 0,
+    teacher: Annotated[Optional[str], typer.Option(help="Model that writes reversal/rephrase/multihop statements (default: the embedded model).")] = None,
+    quantize: QuantizeOpt = "auto",
+    device: DeviceOpt = "auto",
+    no_model: Annotated[bool, typer.Option("--no-model", help="Only the questions built by rule; load no model.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the corpus and settings are unchanged.")] = False,
+    as_json: JsonOpt = False,
+):
+    """Build <workspace>/exam/questions.jsonl from the corpus (rebuilt only when the corpus changes).
+
+    Example: adaptdocs questions build --exam-size 120 -w ./.adaptdocs
+    """
+    from .config import ModelConfig
+    from .exam import ExamConfig, build_exam
+
+    config = ExamConfig(size=exam_size, seed=seed, teacher=ModelConfig(teacher, quantize, device),
+                        model_written=not no_model, force=force)
+    ws = _workspace(workspace)
+    with _progress() as reporter:
+        result = build_exam(ws, config, reporter=reporter)
+    data = result.as_dict()
+    if as_json:
+        _print_json(data)
+        return
+    state = "built" if result.rebuilt else "current for this corpus, reused"
+    rows = [(kind, n, ", ".join(f"{c} {how}" for how, c in result.made_by[kind].items())) for kind, n in result.by_kind.items()]
+    rows.append(("total", result.n, ""))
+    out.print(_table(f"Exam ({state})", rows, ("kind", "questions", "made by")))
+    if result.rebuilt:
+        yield_rows = [(name, y["candidates"], y["made"], ", ".join(f"{r} {c}" for r, c in y["dropped"].items()))
+                      for name, y in result.yields.items()]
+        out.print(_table("Yield before the size limit", yield_rows, ("kind by", "candidates", "made", "dropped")))
+    out.print(escape(result.summary()), highlight=False)
+
+
+@questions_app.command("show")
+def questions_show(
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A question file (default: the workspace's exam).")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="Only questions of this kind.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Show at most this many questions.")] = None,
+    as_json: JsonOpt = False,
+):
+    """Print the exam's questions for review: choices (the right one marked), sources, evidence.
+
+    Example: adaptdocs questions show --kind reversal --limit 20
+    """
+    from .exam import review
+
+    rows = review(_workspace(workspace), file, kind=kind, limit=limit)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"Questions ({len(rows)})", title_justify="left", show_lines=True)
+    for header in ("id", "kind", "made by", "question", "choices", "sources / evidence"):
+        table.add_column(header)
+    for r in rows:
+        choices = "\n".join(("[bold green]✓ " if i == r["answer"] else "  ") + escape(c) + ("[/]" if i == r["answer"] else "")
+                            for i, c in enumerate(r["choices"]))
+        where = escape(", ".join(r["sources"])) + ("\n[dim]" + escape(" | ".join(r["evidence"])) + "[/]" if r["evidence"] else "")
+        table.add_row(escape(r["id"]), escape(r["kind"]), escape(r["made_by"] or "-"),
+                      escape(r["question"]) + (" [dim](cloze)[/]" if r["style"] == "cloze" else ""), choices, where)
+    out.print(table)
+
+
 class _DropHubKernelNotice(logging.Filter):
     """bitsandbytes logs on import that it could not fetch an optional CPU kernel from the hub;
     adaptdocs runs offline, so the notice is noise. Its other warnings still show."""

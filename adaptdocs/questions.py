@@ -30,6 +30,9 @@ class Question:
         kind: what the question tests (recall, reversal, multihop, ...); reports group by it.
         sources: file names, relative to the ingested folder, that hold the facts needed.
         style: "question" or "cloze".
+        made_by: how the question was made, where it was generated: "cloze" (a document
+            sentence's prefix), "template" (worded by a fixed rule), "model:<name>" (written by
+            that model and verified); None for questions written by people.
     """
 
     id: str
@@ -39,6 +42,7 @@ class Question:
     kind: str
     sources: list[str] = field(default_factory=list)
     style: str = "question"
+    made_by: str | None = None
 
 
 @dataclass
@@ -187,9 +191,13 @@ def _parse(record: object, number: int) -> Question:
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
         raise _LineProblem("'sources' must be a list of file names")
 
+    made_by = record.get("made_by")
+    if made_by is not None and (not isinstance(made_by, str) or not made_by.strip()):
+        raise _LineProblem("'made_by' must be a non-empty string")
+
     qid = record.get("id", f"line{number}")
     if isinstance(qid, bool) or not isinstance(qid, (str, int)) or not str(qid).strip():
         raise _LineProblem("'id' must be a non-empty string or an integer")
 
     return Question(id=str(qid), question=question, choices=choices, answer=answer,
-                    kind=kind.strip(), sources=sources, style=style)
+                    kind=kind.strip(), sources=sources, style=style, made_by=made_by)
