@@ -334,7 +334,11 @@ def augment(
 
 @app.command()
 def compare(
-    questions: Annotated[Path, typer.Option("--questions", "-q", help="Question set (JSONL, see design.md).")],
+    questions: Annotated[
+        Optional[Path], typer.Option("--questions", "-q", help="Question set (JSONL, see design.md); without it, the exam built from the documents.")
+    ] = None,
+    exam_size: Annotated[Optional[int], typer.Option(help="Questions in the generated exam (default: all it can make, at most 200).")] = None,
+    exam_no_model: Annotated[bool, typer.Option("--exam-no-model", help="Generated exam: only the kinds built by rule (fast; no model-written questions).")] = False,
     workspace: WorkspaceOpt = DEFAULT_WS,
     conditions: Annotated[
         str, typer.Option(help=f"Comma list of {', '.join(CompareConfig.conditions)}.")
@@ -350,6 +354,8 @@ def compare(
 ):
     """Evaluate base, icl and fine-tuned conditions per question kind, running missing augment/train first.
 
+    Without --questions, the exam built from the documents (adaptdocs questions show prints it).
+
     Example: adaptdocs compare --questions sample_corpus/questions.jsonl --conditions base,icl,ft-plain
     """
     from .compare import compare as run_compare
@@ -358,7 +364,7 @@ def compare(
 
     model_config = ModelConfig(model=model, quantize=quantize, device=device)
     config = CompareConfig(
-        questions=str(questions), conditions=conditions, model=model_config, no_train=no_train, seed=seed,
+        questions=str(questions) if questions else "", exam_size=exam_size, exam_by_model=not exam_no_model, conditions=conditions, model=model_config, no_train=no_train, seed=seed,
         strict=strict, batch_size=batch_size, augment=AugmentConfig(model=model_config, seed=seed),
     )
     ws = _workspace(workspace)

@@ -153,11 +153,18 @@ def compare(ws: Workspace, config: CompareConfig, reporter: Reporter = NullRepor
     from .questions import load_questions
 
     ws.require_documents()
-    question_set = load_questions(config.questions, strict=config.strict)
+    exam = None
+    if not config.questions:  # no question file: the exam built from the documents (rebuilt when they change)
+        from .exam import ExamConfig, build_exam
+
+        exam = build_exam(ws, ExamConfig(size=config.exam_size, seed=config.seed, teacher=config.model,
+                                          model_written=config.exam_by_model), reporter=reporter)
+    source = str(exam.path) if exam else config.questions
+    question_set = load_questions(source, strict=config.strict)
     questions = question_set.questions
-    warnings = [f"{config.questions}: {p}" for p in question_set.problems]
+    warnings = [f"{source}: {p}" for p in question_set.problems]
     if not questions:
-        raise AdaptdocsError(f"{config.questions} holds no valid question", "see design.md for the schema")
+        raise AdaptdocsError(f"{source} holds no valid question", "see design.md for the schema")
     warnings += unknown_sources(questions, ws.store.documents())
     # Warnings go into the report; the CLI prints them once, at the end.
     run_id = ws.store.start_run("compare", to_dict(config))
@@ -170,7 +177,7 @@ def compare(ws: Workspace, config: CompareConfig, reporter: Reporter = NullRepor
             batch_size=config.batch_size, retrieval_tokens=config.retrieval_tokens, rag_k=config.rag_k,
             rag_tokens=config.rag_tokens, reporter=reporter,
         )
-        report = _write_report(ws, config, question_set, evaluation, adapters, warnings)
+        report = _write_report(ws, config, question_set, evaluation, adapters, warnings, exam)
     except BaseException as e:
         ws.store.finish_run(run_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed", {"error": str(e)})
         raise
@@ -178,14 +185,15 @@ def compare(ws: Workspace, config: CompareConfig, reporter: Reporter = NullRepor
     return report
 
 
-def _write_report(ws: Workspace, config: CompareConfig, question_set, evaluation, adapters: dict, warnings: list[str]) -> Report:
+def _write_report(ws: Workspace, config: CompareConfig, question_set, evaluation, adapters: dict, warnings: list[str],
+                  exam=None) -> Report:
     results = evaluation.results
     costs = {
         condition: {"train_tokens": adapters[data].get("train_tokens", 0), "train_seconds": adapters[data].get("train_seconds", 0.0),
                     **augment_cost(ws, data)}
         for condition in results if (data := parse_condition(condition)[1])
     }
-    notes = evaluation.notes + [
+    notes = ([exam.summary()] if exam else []) + evaluation.notes + [
         "prompt_tokens_per_query: tokens of one query's prompt, the icl corpus (or retrieved passages) "
         "included; the choices scored are not counted. seconds_per_query: wall time of scoring all choices / questions."
     ]
@@ -196,6 +204,8 @@ def _write_report(ws: Workspace, config: CompareConfig, question_set, evaluation
              "inputs": report_inputs(question_set.sha256, used, config.model)}
     if evaluation.icl is not None:
         extra["icl"] = evaluation.icl
+    if exam is not None:
+        extra["exam"] = exam.as_dict()
     data = build_report(
         evaluation.model_info.get("name", config.model.model or "default"),
         {"path": str(question_set.path), "n": len(question_set.questions), "sha256": question_set.sha256},

@@ -92,7 +92,12 @@ class AugmentConfig:
 
 @dataclass
 class CompareConfig:
-    questions: str = ""  # the question set (JSONL, design.md's schema)
+    # The question set (JSONL, design.md's schema); "" builds the exam from the documents (exam.py).
+    questions: str = ""
+    # The generated exam's size; None: all it can make, at most 200.
+    exam_size: int | None = None
+    # False: the generated exam holds only the kinds built by rule (no model-written questions): fast.
+    exam_by_model: bool = True
     conditions: tuple[str, ...] = CONDITIONS
     model: ModelConfig = field(default_factory=ModelConfig)
     # Use the adapters that exist; a condition whose adapter is missing is skipped with a warning.

@@ -50,6 +50,7 @@ from .exam_facts import (
     has_pronoun,
     read_facts,
 )
+from .lineage import changed_inputs, exam_inputs
 from .exam_written import (
     MULTIHOP_TEMPLATE,
     REVERSAL_TEMPLATE,
@@ -289,26 +290,15 @@ def build_exam(ws: Workspace, config: ExamConfig | None = None, model: ModelSour
 # -- the stored exam --------------------------------------------------------------------
 
 
-def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "missing"
-
-
 def _build_key(ws: Workspace, config: ExamConfig) -> dict:
-    """Everything the exam depends on; a stored exam with the same key is reused."""
-    return {
-        "format": EXAM_FORMAT,
-        "corpus_hash": ws.store.corpus_hash(),
-        "templates": {name: _file_hash(TEMPLATES_DIR / f"{name}.toml") for name in EXAM_TEMPLATES},
-        "settings": {
-            "size": config.size,
-            "seed": config.seed,
-            "model_written": config.model_written,
-            "teacher": (config.teacher.model or "default") if config.model_written else None,
-            "quantize": config.teacher.quantize if config.model_written else None,
-            "margin": config.margin if config.model_written else None,
-            "max_written": config.max_written if config.model_written else None,
-        },
-    }
+    """Everything the exam depends on (lineage.exam_inputs); a stored exam with the same inputs is reused."""
+    return exam_inputs(ws.store, EXAM_FORMAT, EXAM_TEMPLATES, {
+        "size": config.size,
+        "seed": config.seed,
+        "model_written": config.model_written,
+        "margin": config.margin if config.model_written else None,
+        "max_written": config.max_written if config.model_written else None,
+    }, config.teacher if config.model_written else None)
 
 
 def _load_if_current(questions_path: Path, meta_path: Path, key: dict) -> ExamResult | None:
@@ -318,7 +308,7 @@ def _load_if_current(questions_path: Path, meta_path: Path, key: dict) -> ExamRe
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    if meta.get("key") != key:
+    if changed_inputs(meta.get("key") or {}, key):
         return None
     from .questions import load_questions
 

@@ -250,6 +250,33 @@ def adapter_currency(ws, config: TrainConfig, state: CorpusState | None = None) 
     return AdapterState(config.data, record, Currency.judge(describe_changes(recorded, current)), current, training_set)
 
 
+# -- the exam -------------------------------------------------------------------------------
+
+
+def exam_inputs(store, exam_format: int, templates: tuple[str, ...], settings: dict, teacher: ModelConfig | None) -> dict:
+    """The fingerprint of a generated exam: the corpus, its template files, its settings, the model that wrote questions."""
+    return {
+        "format": exam_format,
+        "corpus_hash": store.corpus_hash(),
+        # Some exam templates are wording tables, not prompts: their files are hashed as they are.
+        "templates": {name: _template_file_sha(name) for name in templates},
+        "settings": settings,
+        "teacher": model_fingerprint(teacher) if teacher is not None else None,
+    }
+
+
+def _template_file_sha(name: str) -> str:
+    from . import templates as templates_module
+
+    path = templates_module.TEMPLATES_DIR / f"{name}.toml"
+    return file_sha(path)[:16] if path.is_file() else "missing"
+
+
+def changed_inputs(recorded: dict, current: dict) -> list[str]:
+    """The names of the inputs whose recorded value differs from the current one (corpus_hash, templates, ...)."""
+    return sorted(k for k in set(recorded) | set(current) if recorded.get(k) != current.get(k))
+
+
 # -- reports --------------------------------------------------------------------------------
 
 

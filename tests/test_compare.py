@@ -149,3 +149,31 @@ def test_rag_conditions_put_retrieved_passages_before_each_question(tmp_path, mo
     rag = report.data["conditions"]["rag"]
     assert rag["cost"]["prompt_tokens_per_query"] > report.data["conditions"]["base"]["cost"]["prompt_tokens_per_query"]
     assert any("rag: BM25" in note for note in report.data["notes"])
+
+
+def test_without_a_question_file_a_small_corpus_says_how_many_questions_it_could_make(tmp_path):
+    ws = store_corpus(tmp_path / "ws")
+    result = runner.invoke(app, ["compare", "-w", str(ws.root), "--conditions", "base"])
+    assert result.exit_code == 1
+    message = str(result.exception)
+    assert "the corpus makes only" in message and "exam questions" in message and "--questions" in message
+    assert not (ws.root / "reports").exists() or not any((ws.root / "reports").iterdir())
+
+
+@pytest.mark.slow
+def test_compare_without_questions_builds_the_exam_and_reports_it(tmp_path):
+    """The real default model, the sample corpus, no question file: the exam is built, used and named.
+    (Rule-made kinds only, for time: `adaptdocs questions build` is tested with the model writing too.)"""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "sample_corpus" / "docs"
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["ingest", str(docs), "-w", str(ws)]).exit_code == 0
+    result = runner.invoke(app, ["compare", "-w", str(ws), "--conditions", "rag", "--exam-no-model", "--exam-size", "60", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout[result.stdout.index("{"):])
+    exam = data["exam"]
+    assert exam["n"] >= 60 and len(exam["by_kind"]) >= 3
+    assert data["questions"]["path"].endswith("exam/questions.jsonl") and data["questions"]["n"] == exam["n"]
+    assert data["notes"][0].startswith("Exam generated from the corpus")
+    assert set(data["conditions"]) == {"rag"} and data["conditions"]["rag"]["n"] == 60
