@@ -75,6 +75,7 @@ def train(ws, config: TrainConfig, reporter: Reporter = NullReporter()) -> Train
         reporter: progress per optimizer step (loss, tokens/s) and one-line notes.
     """
     ws.require_documents()
+    _require_trainable(config.model.model)
     adapter = adapter_currency(ws, config)
     training_set = adapter.training_set
     if not training_set.rows:
@@ -115,6 +116,15 @@ def train(ws, config: TrainConfig, reporter: Reporter = NullReporter()) -> Train
 
 
 # -- setup ----------------------------------------------------------------------------------
+
+
+def _require_trainable(spec: str | None) -> None:
+    from .models import BACKENDS, backend_of
+
+    backend = backend_of(spec)[0]
+    if not BACKENDS[backend].can_train:
+        raise AdaptdocsError(f"--model {spec}: the {backend} backend cannot train (its weights are on the server)",
+                             "train a local model with --model; a server can write the augmented examples (--teacher)")
 
 
 @dataclass
