@@ -71,6 +71,10 @@ def api_key() -> str | None:
     return next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
 
 
+class Unreachable(AdaptdocsError):
+    """The server could not be reached at all (refused, no such host)."""
+
+
 class ServerError(AdaptdocsError):
     """A request the server answered with an error status (kept apart to tell 404 from the rest)."""
 
@@ -271,7 +275,7 @@ class OpenAICompatModel(Model):
             except httpx.TimeoutException:
                 response, problem = None, f"no answer within {READ_TIMEOUT_SECONDS:.0f} s"
             except httpx.ConnectError as e:
-                raise AdaptdocsError(f"cannot connect to {url}: {_reason(e)}",
+                raise Unreachable(f"cannot connect to {url}: {_reason(e)}",
                                      "is the server running, and are the host and port right?") from None
             except httpx.TransportError as e:
                 response, problem = None, f"connection failed: {_reason(e)}"
@@ -385,10 +389,10 @@ class OpenAICompatModel(Model):
             return []
         return list(self._tokenizer()(text, special) or [])
 
-    def _echo(self, prompt: str | list[int]) -> dict:
+    def _echo(self, prompt: str | list[int], retry: bool = True) -> dict:
         """The prompt's own token log-probabilities (one extra token is generated and ignored)."""
-        data = self._post("/completions", {"model": self.model_name, "prompt": prompt, "max_tokens": 1,
-                                           "temperature": 0, "echo": True, "logprobs": 1})
+        body = {"model": self.model_name, "prompt": prompt, "max_tokens": 1, "temperature": 0, "echo": True, "logprobs": 1}
+        data = self._request("POST", f"{self.base_url}/completions", body, retry=retry)
         logprobs = _first_choice(data, self.base_url).get("logprobs")
         if not isinstance(logprobs, dict) or not isinstance(logprobs.get("token_logprobs"), list):
             raise AdaptdocsError(f"{self.base_url}: {NO_LOGPROBS}")
@@ -399,20 +403,19 @@ class OpenAICompatModel(Model):
         if self._scoring is not None:
             return self._scoring
         mode = "none"
-        try:
-            echoed = self._echo("The sky is blue")
+        try:  # not retried: a server that cannot echo log-probabilities may answer 400 or 500
+            echoed = self._echo("The sky is blue", retry=False)
             if any(v is not None for v in echoed["token_logprobs"]) and echoed.get("text_offset") is not None:
                 mode = "text"
                 self._tokenizer()
                 if self._ids_exact:
                     ids = self._encode("The sky is blue", special=True)
-                    if ids and len(self._echo(ids)["token_logprobs"]) >= len(ids):
+                    if ids and len(self._echo(ids, retry=False)["token_logprobs"]) >= len(ids):
                         mode = "ids"
-        except ServerError:
+        except Unreachable:
+            raise
+        except AdaptdocsError:
             pass
-        except AdaptdocsError as e:
-            if NO_LOGPROBS not in str(e):
-                raise
         self._scoring = mode
         return mode
 
