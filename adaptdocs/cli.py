@@ -458,6 +458,10 @@ def train(
     ws = _workspace(workspace)
     with _progress() as reporter:
         result = run_train(ws, config, reporter)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under `accelerate launch` the main process alone reports
+        return
     summary = result.as_dict()
     if as_json:
         _print_json({k: v for k, v in summary.items() if k != "loss_curve"})

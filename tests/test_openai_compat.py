@@ -104,9 +104,10 @@ class Scripted(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.hits.append(self.path)
-        self.rfile.read(int(self.headers.get("content-length", 0)))
+        request = self.rfile.read(int(self.headers.get("content-length", 0)))
         if self.path == "/v1/completions":
-            self._send(self.completion_status, self.completion_body)
+            body = self.completion_body
+            self._send(self.completion_status, body(json.loads(request)) if callable(body) else body)
         else:
             self._send(404, {"detail": "Not Found"})
 
@@ -128,7 +129,8 @@ def scripted_server():
     servers = []
 
     def start(status: int, body: dict):
-        handler = type("Handler", (Scripted,), {"completion_status": status, "completion_body": body, "hits": []})
+        handler = type("Handler", (Scripted,), {"completion_status": status, "completion_body": staticmethod(body)
+                                                if callable(body) else body, "hits": []})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -179,6 +181,52 @@ def test_a_server_without_prompt_logprobs_cannot_score(scripted_server):
     # Generation still works, with usage counted by approximation (no tokenize endpoint).
     texts, usage = model.generate(["Say:"], stop=["\n"])
     assert texts == [" x"] and usage.generated_tokens == 1
+
+
+def echo(shifted: bool):
+    """A completions answer echoing the prompt word by word, each word's log-probability minus its length.
+
+    Aligned (vLLM's shape): the generated token " x" is listed after the prompt. Shifted
+    (llama-cpp-python's, for a model without BOS): it is not, and the prompt's last token carries
+    the distribution whose best guess is " x".
+    """
+    import re
+
+    def answer(request: dict) -> dict:
+        prompt = request["prompt"]
+        words = [(m.start(), m.group()) for m in re.finditer(r"\s*\S+", prompt)]
+        offsets, tokens = [o for o, _ in words], [w for _, w in words]
+        values = [None] + [-float(len(w)) for w in tokens[1:]]
+        top = [None] + [{w: -float(len(w))} for w in tokens[1:]]
+        if shifted:
+            top[-1] = {" x": -0.1, tokens[-1]: values[-1]}
+        else:
+            offsets, tokens, values, top = offsets + [len(prompt)], tokens + [" x"], values + [-0.1], top + [{" x": -0.1}]
+        logprobs = {"text_offset": offsets, "tokens": tokens, "token_logprobs": values, "top_logprobs": top}
+        return {"choices": [{"text": prompt + " x", "index": 0, "logprobs": logprobs}],
+                "usage": {"prompt_tokens": len(words), "completion_tokens": 1}}
+
+    return answer
+
+
+def test_scoring_sums_the_continuations_echoed_logprobs(scripted_server):
+    url, _ = scripted_server(200, echo(shifted=False))
+    model = OpenAICompatModel(url, "m", concurrency=3)
+    assert model.can_score
+    scores, usage = model.loglikelihood([("The sky is", " blue"), ("The sky is", " very blue"), ("Owner:", " Quillet.")],
+                                        prefix="Facts.\n")
+    assert scores == [-5.0, -10.0, -9.0] and usage.prompt_tokens == 5 + 6 + 3  # the prompts' tokens
+
+
+def test_shifted_logprobs_are_detected_and_refused(scripted_server):
+    from adaptdocs.models.openai_compat import SHIFTED_LOGPROBS
+
+    url, _ = scripted_server(200, echo(shifted=True))
+    model = OpenAICompatModel(url, "m")
+    assert model.can_score is False
+    with pytest.raises(AdaptdocsError, match="shifted by one token"):
+        model.loglikelihood([("The sky is", " blue")])
+    assert model._why_not_score() == SHIFTED_LOGPROBS
 
 
 def test_train_refuses_a_server_model(tmp_path):

@@ -9,10 +9,13 @@ all); a refused connection, a missing model or a rejected request is one Adaptdo
 names the URL.
 
 Scoring needs the log-probabilities of the prompt's own tokens (`echo` with `logprobs`), which not
-every server returns: `can_score` is True only after a probe request got them. The context and
-continuation are sent as token ids where the server tokenizes for us (the tokenization rule of
-models/hf.py: prefix with special tokens, the rest without), else as text, the continuation's
-tokens found by their character offsets.
+every server returns, and not every one returns right: llama-cpp-python's server, for a model
+without a BOS token (SmolLM2), gives each prompt token the distribution that predicts the *next*
+one. `can_score` is True only after a probe request got them, aligned. A request is sent as the
+text `prefix + context + continuation`, and the continuation's tokens are found by their
+character offsets (`text_offset`); the text is tokenized as a whole, unlike models/hf.py, which
+encodes context and continuation apart, so a token straddling the boundary counts for the
+continuation.
 
 Token counts come from the server: `usage` of each completion, and `count_tokens` through its
 tokenize endpoint (llama.cpp `/tokenize`, vLLM `/tokenize`, llama-cpp-python `/extras/tokenize`);
@@ -48,6 +51,10 @@ READ_TIMEOUT_SECONDS = 300.0
 ASSUMED_CONTEXT = 2048
 CHARS_PER_TOKEN = 4  # the approximation when the server has no tokenize endpoint
 NO_LOGPROBS = "this server returns no prompt log-probabilities; compare needs them: evaluate with a local model"
+SHIFTED_LOGPROBS = ("this server's prompt log-probabilities are shifted by one token (each token gets the "
+                    "distribution that predicts the next: llama-cpp-python with a model without BOS); "
+                    "compare needs them right: evaluate with a local model")
+PROBE = "The sky is blue"  # the scoring probe's prompt
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -119,9 +126,8 @@ class OpenAICompatModel(Model):
             timeout=httpx.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
             limits=httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2),
         )
-        self._tokenize: Callable[[str, bool], list[int] | int | None] | None = None
-        self._ids_exact = False  # the tokenize endpoint can leave special tokens out (token-id prompts match hf.py)
-        self._scoring: str | None = None  # after the probe: "ids", "text" or "none"
+        self._tokenize: Callable[[str], list[int] | None] | None = None
+        self._scoring: str | None = None  # after the probe: None (why not) or "" (it can score)
         self._lock = threading.Lock()
         # Figures for benchmarks: requests sent, retries, seconds spent waiting on the server.
         self.stats = {"requests": 0, "retries": 0, "wait_seconds": 0.0}
@@ -143,8 +149,8 @@ class OpenAICompatModel(Model):
 
     @property
     def can_score(self) -> bool:  # type: ignore[override]
-        """True when a probe request returned prompt log-probabilities (asked once)."""
-        return self._scoring_mode() != "none"
+        """True when a probe request returned prompt log-probabilities, aligned (asked once)."""
+        return self._why_not_score() == ""
 
     def generate(
         self,
@@ -188,29 +194,21 @@ class OpenAICompatModel(Model):
         reporter: Reporter = NullReporter(),
     ) -> tuple[list[float], Usage]:
         """See Model.loglikelihood: one echo request per pair, `concurrency` at a time."""
-        mode = self._scoring_mode()
-        if mode == "none":
-            raise AdaptdocsError(f"{self.base_url}: {NO_LOGPROBS}")
+        why_not = self._why_not_score()
+        if why_not:
+            raise AdaptdocsError(f"{self.base_url}: {why_not}")
         start = time.perf_counter()
-        head_ids = self._encode(prefix, special=True) if mode == "ids" else None
 
         def one(i: int) -> tuple[float, Usage]:
             context, continuation = requests[i]
-            if mode == "ids":
-                head = head_ids + self._encode(context, special=False)
-                cont = self._encode(continuation, special=False)
-                logprobs = self._echo(head + cont)
-                values = logprobs["token_logprobs"][len(head) : len(head) + len(cont)]
-                n_prompt = len(head) + len(cont)
-            else:
-                text = prefix + context + continuation
-                logprobs = self._echo(text)
-                values = _continuation_logprobs(logprobs, len(prefix + context), len(text))
-                n_prompt = len(logprobs.get("tokens") or [])
-            if any(v is None for v in values):
-                raise AdaptdocsError(f"{self.base_url}: no log-probability for a token of {continuation!r}",
-                                     "the server scored the first token of the prompt only; give the request a prefix")
-            return float(sum(values)), Usage(prompt_tokens=n_prompt)
+            text = prefix + context + continuation
+            logprobs = self._echo(text)
+            values = _continuation_logprobs(logprobs, len(prefix + context), len(text))
+            if not values or any(v is None for v in values):
+                raise AdaptdocsError(f"{self.base_url}: no log-probability for the tokens of {continuation!r}",
+                                     "give every request some context before its continuation")
+            prompt_tokens = sum(1 for offset in logprobs.get("text_offset") or [] if offset < len(text))
+            return float(sum(values)), Usage(prompt_tokens=prompt_tokens)
 
         results = self._map(one, len(requests), reporter)
         usage = sum((u for _, u in results), Usage())
@@ -220,10 +218,8 @@ class OpenAICompatModel(Model):
     def count_tokens(self, text: str) -> int:
         if not text:
             return 0
-        counted = self._tokenizer()(text, False)
-        if counted is None:
-            return math.ceil(len(text) / CHARS_PER_TOKEN)
-        return counted if isinstance(counted, int) else len(counted)
+        tokens = self._tokenizer()(text)
+        return math.ceil(len(text) / CHARS_PER_TOKEN) if tokens is None else len(tokens)
 
     def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
         raise AdaptdocsError(f"{self.info.name} is used through /v1/completions: chat templates are not applied",
@@ -355,69 +351,69 @@ class OpenAICompatModel(Model):
 
     # -- tokenizing and scoring ----------------------------------------------------------------
 
-    def _tokenizer(self) -> Callable[[str, bool], list[int] | int | None]:
-        """The first tokenize endpoint that answers (tokens, or a count); else one that returns None."""
+    def _tokenizer(self) -> Callable[[str], list[int] | None]:
+        """The first tokenize endpoint that answers with tokens; else one that returns None."""
         if self._tokenize is not None:
             return self._tokenize
         m = self.model_name
-        shapes = [  # (url, body, the field holding the tokens)
-            (f"{self.root}/tokenize", lambda t, s: {"content": t, "add_special": s}, "tokens"),  # llama.cpp server
-            (f"{self.root}/tokenize", lambda t, s: {"model": m, "prompt": t, "add_special_tokens": s}, "tokens"),  # vLLM
-            (f"{self.root}/extras/tokenize", lambda t, s: {"model": m, "input": t}, "tokens"),  # llama-cpp-python
+        shapes = [  # (url, body): special tokens left out where the endpoint allows, as models/hf.py counts
+            (f"{self.root}/tokenize", lambda t: {"content": t, "add_special": False}),  # llama.cpp server
+            (f"{self.root}/tokenize", lambda t: {"model": m, "prompt": t, "add_special_tokens": False}),  # vLLM
+            (f"{self.root}/extras/tokenize", lambda t: {"model": m, "input": t}),  # llama-cpp-python
         ]
-        for url, make, field in shapes:
+        for url, make in shapes:
             try:
-                answer = self._request("POST", url, make("a b", False), retry=False)
+                answer = self._request("POST", url, make("a b"), retry=False)
+            except Unreachable:
+                raise
             except AdaptdocsError:  # not this server's endpoint (404, 405, 422, or a 500 on an odd body)
                 continue
-            if isinstance(answer.get(field), list) and all(isinstance(x, int) for x in answer[field]):
-                def tokenize(text: str, special: bool, url=url, make=make, field=field) -> list[int]:
-                    return list(self._request("POST", url, make(text, special))[field])
+            if isinstance(answer.get("tokens"), list) and all(isinstance(x, int) for x in answer["tokens"]):
+                def tokenize(text: str, url=url, make=make) -> list[int]:
+                    return list(self._request("POST", url, make(text))["tokens"])
 
                 self._tokenize = tokenize
-                # llama-cpp-python's endpoint always adds the BOS the model wants: special tokens
-                # cannot be left out there, so token ids are not used for scoring through it.
-                self._ids_exact = "extras" not in url
                 return tokenize
         self.reporter.log(f"{self.base_url} has no tokenize endpoint: token counts are approximate "
                           f"({CHARS_PER_TOKEN} characters a token)")
-        self._tokenize, self._ids_exact = (lambda text, special: None), False
+        self._tokenize = lambda text: None
         return self._tokenize
 
-    def _encode(self, text: str, *, special: bool) -> list[int]:
-        if not text and not special:
-            return []
-        return list(self._tokenizer()(text, special) or [])
-
-    def _echo(self, prompt: str | list[int], retry: bool = True) -> dict:
-        """The prompt's own token log-probabilities (one extra token is generated and ignored)."""
+    def _echo(self, prompt: str, retry: bool = True) -> dict:
+        """The prompt's own token log-probabilities, with the top-1 alternative (one token is generated)."""
         body = {"model": self.model_name, "prompt": prompt, "max_tokens": 1, "temperature": 0, "echo": True, "logprobs": 1}
         data = self._request("POST", f"{self.base_url}/completions", body, retry=retry)
-        logprobs = _first_choice(data, self.base_url).get("logprobs")
+        choice = _first_choice(data, self.base_url)
+        logprobs = choice.get("logprobs")
         if not isinstance(logprobs, dict) or not isinstance(logprobs.get("token_logprobs"), list):
             raise AdaptdocsError(f"{self.base_url}: {NO_LOGPROBS}")
-        return logprobs
+        return {**logprobs, "text": choice.get("text") or ""}
 
-    def _scoring_mode(self) -> str:
-        """Probe once how the server scores prompts: "ids" (token-id prompts), "text", or "none"."""
+    def _why_not_score(self) -> str:
+        """Probe once whether the server scores prompts: "" if it does, else why not.
+
+        Aligned log-probabilities of an echoed prompt with one greedy token generated list that
+        token too. llama-cpp-python's shifted ones stop at the prompt's last token, and give it the
+        distribution whose best guess is the token generated next.
+        """
         if self._scoring is not None:
             return self._scoring
-        mode = "none"
+        why = NO_LOGPROBS
         try:  # not retried: a server that cannot echo log-probabilities may answer 400 or 500
-            echoed = self._echo("The sky is blue", retry=False)
-            if any(v is not None for v in echoed["token_logprobs"]) and echoed.get("text_offset") is not None:
-                mode = "text"
-                self._tokenizer()
-                if self._ids_exact:
-                    ids = self._encode("The sky is blue", special=True)
-                    if ids and len(self._echo(ids, retry=False)["token_logprobs"]) >= len(ids):
-                        mode = "ids"
+            echoed = self._echo(PROBE, retry=False)
+            offsets, top = echoed.get("text_offset") or [], echoed.get("top_logprobs") or []
+            if any(v is not None for v in echoed["token_logprobs"]) and offsets:
+                generated = echoed["text"][len(PROBE):] if echoed["text"].startswith(PROBE) else ""
+                best_last = max(top[-1], key=top[-1].get) if top and isinstance(top[-1], dict) and top[-1] else None
+                shifted = (offsets[-1] < len(PROBE) and generated and best_last
+                           and generated.startswith(best_last))
+                why = SHIFTED_LOGPROBS if shifted else ""
         except Unreachable:
             raise
         except AdaptdocsError:
             pass
-        self._scoring = mode
-        return mode
+        self._scoring = why
+        return why
 
 
 def _first_choice(data: dict, base_url: str) -> dict:
