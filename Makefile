@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 DEMO_WORKSPACE ?= .adaptdocs
 
-.PHONY: install install-test install-export demo test bench clean
+.PHONY: install install-test install-export install-server demo test test-server test-ddp bench clean
 
 install: $(VENV)/.installed
 
@@ -51,5 +51,28 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -q
 
+# Training under `accelerate launch --num_processes 2 --cpu` (DDP over gloo) against one process.
+test-ddp: install-test
+	$(BIN)/python -m pytest -q -m ddp tests/test_ddp.py
+
+# The server backend (openai:URL/v1/MODEL) against a real OpenAI-compatible server, not a mock:
+# llama-cpp-python's, built from source into its own virtual environment (the product's stays
+# lean), serving the embedded GGUF on 127.0.0.1, plus a second one without logits (the scoring
+# refusal). Both are stopped however the tests end. Not part of `make test`.
+SERVER_VENV ?= .server-venv
+SERVER_PORT ?= 8765
+install-server: $(SERVER_VENV)/.installed
+
+$(SERVER_VENV)/.installed:
+	test -x $(SERVER_VENV)/bin/python || $(PYTHON) -m venv $(SERVER_VENV)
+	$(SERVER_VENV)/bin/python -m pip install -q --upgrade pip
+	# A native build (-march=native) dies with "Illegal instruction" on some CPUs; AVX-512 without native tuning does not.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=ON" $(SERVER_VENV)/bin/python -m pip install -q 'llama-cpp-python[server]==$(LLAMA_CPP_PYTHON)'
+	touch $@
+
+test-server: install-test install-server
+	$(BIN)/python benchmarks/llama_server.py --server-python $(SERVER_VENV)/bin/python --port $(SERVER_PORT) \
+		--no-logprobs-port $$(($(SERVER_PORT) + 1)) -- $(BIN)/python -m pytest -q -m server tests/test_server.py
+
 clean:
-	rm -rf $(VENV) $(DEMO_WORKSPACE) *.egg-info
+	rm -rf $(VENV) $(SERVER_VENV) $(DEMO_WORKSPACE) *.egg-info

@@ -240,7 +240,8 @@ class _ModelOnDemand:
             from .models import load_model
 
             m = self.config.model
-            self.model = load_model(m.model, quantize=m.quantize, device=m.device, reporter=self.reporter)
+            self.model = load_model(m.model, quantize=m.quantize, device=m.device, reporter=self.reporter,
+                                    concurrency=m.concurrency)
         return self.model
 
 

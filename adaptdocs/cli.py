@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .config import AugmentConfig, CompareConfig, IngestConfig, TrainConfig
+from .config import AugmentConfig, CompareConfig, IngestConfig, ModelConfig, TrainConfig
 from .environment import use_offline_environment
 from .errors import AdaptdocsError
 
@@ -50,8 +50,20 @@ ModelOpt = Annotated[
         "--model",
         "-m",
         envvar="ADAPTDOCS_MODEL",
-        help="Model: a Hugging Face id, a model directory or a .gguf file (default: the embedded SmolLM2-135M-Instruct).",
+        help="Model: a Hugging Face id, a model directory or a .gguf file (default: the embedded SmolLM2-135M-Instruct), "
+        "or openai:http://HOST:PORT/v1/MODEL for an OpenAI-compatible server.",
     ),
+]
+TeacherOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--teacher",
+        help="The model that writes the augmented examples, e.g. openai:http://127.0.0.1:8000/v1/MODEL "
+        "(default: --model). The server's API key is read from ADAPTDOCS_OPENAI_API_KEY or OPENAI_API_KEY.",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int, typer.Option("--concurrency", help="Requests in flight to a server model (openai:...).")
 ]
 QuantizeOpt = Annotated[
     str, typer.Option("--quantize", help="auto | nf4 | int8 | bf16 | fp32 (auto: bf16 where the hardware has it).")
@@ -264,8 +276,10 @@ def augment(
     workspace: WorkspaceOpt = DEFAULT_WS,
     strategy: Annotated[str, typer.Option(help="local | global | both.")] = "both",
     model: ModelOpt = None,
+    teacher: TeacherOpt = None,
     quantize: QuantizeOpt = "auto",
     device: DeviceOpt = "auto",
+    concurrency: ConcurrencyOpt = ModelConfig.concurrency,
     limit: Annotated[Optional[int], typer.Option(help="Do at most this many items per strategy.")] = None,
     samples: Annotated[int, typer.Option(help="Samples per prompt (above 1 needs --temperature).")] = 1,
     temperature: Annotated[float, typer.Option(help="0 is greedy.")] = 0.0,
@@ -279,13 +293,14 @@ def augment(
     Finished items are kept: rerunning continues where a run stopped. Exports
     <workspace>/exports/augmented-<strategy>.jsonl.
 
-    Example: adaptdocs augment --strategy both -w ./.adaptdocs
+    A kill loses at most one batch (--batch-size prompts; to a server, --concurrency at a time).
+
+    Example: adaptdocs augment --strategy both -w ./.adaptdocs --teacher openai:http://127.0.0.1:8000/v1/MODEL
     """
     from .augment import augment as run_augment
-    from .config import ModelConfig
 
     config = AugmentConfig(
-        strategy=strategy, model=ModelConfig(model, quantize, device), limit=limit, samples=samples,
+        strategy=strategy, model=ModelConfig(teacher or model, quantize, device, concurrency), limit=limit, samples=samples,
         temperature=temperature, seed=seed, batch_size=batch_size, dry_run=dry_run,
     )
     ws = _workspace(workspace)
@@ -344,8 +359,10 @@ def compare(
         str, typer.Option(help=f"Comma list of {', '.join(CompareConfig.conditions)}.")
     ] = ",".join(CompareConfig.conditions),
     model: ModelOpt = None,
+    teacher: TeacherOpt = None,
     quantize: QuantizeOpt = "auto",
     device: DeviceOpt = "auto",
+    concurrency: ConcurrencyOpt = ModelConfig.concurrency,
     no_train: Annotated[bool, typer.Option("--no-train", help="Use existing adapters only; skip conditions without one.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and of augment/train runs started here.")] = 0,
     strict: Annotated[bool, typer.Option(help="Exit 1 at the first malformed question line.")] = False,
@@ -355,17 +372,19 @@ def compare(
     """Evaluate base, icl and fine-tuned conditions per question kind, running missing augment/train first.
 
     Without --questions, the exam built from the documents (adaptdocs questions show prints it).
+    --teacher writes the augmented examples (a larger model on a server, say); --model is trained and evaluated.
 
     Example: adaptdocs compare --questions sample_corpus/questions.jsonl --conditions base,icl,ft-plain
     """
     from .compare import compare as run_compare
-    from .config import ModelConfig
     from .report import format_cell, kinds_of
 
-    model_config = ModelConfig(model=model, quantize=quantize, device=device)
+    model_config = ModelConfig(model=model, quantize=quantize, device=device, concurrency=concurrency)
+    teacher_config = ModelConfig(teacher, quantize, device, concurrency) if teacher else None
     config = CompareConfig(
-        questions=str(questions) if questions else "", exam_size=exam_size, exam_by_model=not exam_no_model, conditions=conditions, model=model_config, no_train=no_train, seed=seed,
-        strict=strict, batch_size=batch_size, augment=AugmentConfig(model=model_config, seed=seed),
+        questions=str(questions) if questions else "", exam_size=exam_size, exam_by_model=not exam_no_model,
+        conditions=conditions, model=model_config, no_train=no_train, seed=seed, strict=strict, batch_size=batch_size,
+        teacher=teacher_config, augment=AugmentConfig(model=teacher_config or model_config, seed=seed),
     )
     ws = _workspace(workspace)
     with _progress() as reporter:
@@ -448,6 +467,10 @@ def train(
     ws = _workspace(workspace)
     with _progress() as reporter:
         result = run_train(ws, config, reporter)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under `accelerate launch` the main process alone reports
+        return
     summary = result.as_dict()
     if as_json:
         _print_json({k: v for k, v in summary.items() if k != "loss_curve"})

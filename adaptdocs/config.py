@@ -38,15 +38,21 @@ def _check(value: str, choices: tuple[str, ...], name: str) -> None:
 
 @dataclass
 class ModelConfig:
-    # None: the embedded SmolLM2-135M-Instruct; else a HF id, a model directory or a .gguf file.
+    # None: the embedded SmolLM2-135M-Instruct; else a HF id, a model directory or a .gguf file,
+    # or openai:http://HOST:PORT/v1/MODEL for a model on an OpenAI-compatible server.
     model: str | None = None
     # auto: nf4 on CUDA above ~1B parameters, else bf16 where the hardware has it, else fp32.
     quantize: str = "auto"
     device: str = "auto"
+    # Requests in flight to a server backend (openai:). 4 keeps a batching server (vLLM,
+    # llama-server --parallel) busy without queueing much; in-process models ignore it.
+    concurrency: int = 4
 
     def __post_init__(self) -> None:
         _check(self.quantize, QUANTIZE_CHOICES, "--quantize")
         _check(self.device, DEVICE_CHOICES, "--device")
+        if self.concurrency < 1:
+            raise AdaptdocsError("--concurrency must be at least 1")
 
 
 @dataclass
@@ -74,7 +80,8 @@ class AugmentConfig:
     temperature: float = 0.0
     seed: int = 0
     # Prompts generated together; finished rows leave the batch. 32 was 13% faster than 16 on
-    # the sample corpus's local prompts here (160 items: 27 s vs 31 s).
+    # the sample corpus's local prompts here (160 items: 27 s vs 31 s). Items are saved per batch,
+    # so a kill loses at most one; a server backend sends a batch `concurrency` requests at a time.
     batch_size: int = 32
     dry_run: bool = False
 
@@ -117,6 +124,8 @@ class CompareConfig:
     rag_tokens: int = 512
     # Settings for the augment and train runs compare starts (strategy/data are set per condition).
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # The model that writes the augmented examples (--teacher); None: `model`, the one trained and evaluated.
+    teacher: ModelConfig | None = None
     train: TrainConfig | None = None  # None: TrainConfig's defaults, with this model and seed
 
     def __post_init__(self) -> None:

@@ -202,7 +202,8 @@ def evaluate_conditions(
 
     def load(adapter: Path | None = None) -> Model:
         gc.collect()  # the previous condition's weights go before the next are loaded
-        loaded = load_model(model.model, quantize=model.quantize, device=model.device, adapter=adapter, reporter=reporter)
+        loaded = load_model(model.model, quantize=model.quantize, device=model.device, adapter=adapter, reporter=reporter,
+                            concurrency=model.concurrency)
         if not evaluation.model_info:
             evaluation.model_info = {k: v for k, v in loaded.info.as_dict().items() if k != "adapter"}
         return loaded

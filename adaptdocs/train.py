@@ -75,6 +75,10 @@ def train(ws, config: TrainConfig, reporter: Reporter = NullReporter()) -> Train
         reporter: progress per optimizer step (loss, tokens/s) and one-line notes.
     """
     ws.require_documents()
+    _require_trainable(config.model.model)
+    main = _is_main_process(config)
+    if not main:  # under `accelerate launch`: one progress bar and one set of notes, the main process's
+        reporter = NullReporter()
     adapter = adapter_currency(ws, config)
     training_set = adapter.training_set
     if not training_set.rows:
@@ -86,14 +90,19 @@ def train(ws, config: TrainConfig, reporter: Reporter = NullReporter()) -> Train
     if not adapter.missing:
         reporter.log(f"Adapter {out_dir} is stale ({'; '.join(adapter.currency.changed)}): training it again.")
 
-    run_id = ws.store.start_run("train", {**to_dict(config), "training_set": training_set.sha256})
+    run_id = ws.store.start_run("train", {**to_dict(config), "training_set": training_set.sha256}) if main else None
+
+    def finish_run(status: str, data: dict) -> None:
+        if run_id is not None:
+            ws.store.finish_run(run_id, status, data)
+
     session = None
     try:
         session = _setup(ws, config, training_set, adapter.inputs, reporter)
         _train_loop(session, reporter)
         result = _save_adapter(session)
     except KeyboardInterrupt:
-        ws.store.finish_run(run_id, "interrupted", {"step": session.step if session else 0})
+        finish_run("interrupted", {"step": session.step if session else 0})
         if session is not None:
             reporter.log(
                 f"Interrupted at step {session.step}; the checkpoint at step {session.checkpointed_step} stays in "
@@ -101,7 +110,7 @@ def train(ws, config: TrainConfig, reporter: Reporter = NullReporter()) -> Train
             )
         raise
     except Exception as e:
-        ws.store.finish_run(run_id, "failed", {"error": str(e)})
+        finish_run("failed", {"error": str(e)})
         if _is_out_of_memory(e):
             raise AdaptdocsError(
                 f"out of memory training with --batch-size {config.batch_size} and --seq-len {config.seq_len}",
@@ -110,11 +119,27 @@ def train(ws, config: TrainConfig, reporter: Reporter = NullReporter()) -> Train
         raise
     finally:
         reporter.finish()
-    ws.store.finish_run(run_id, "done", result.as_dict())
+    finish_run("done", result.as_dict())
     return result
 
 
 # -- setup ----------------------------------------------------------------------------------
+
+
+def _is_main_process(config: TrainConfig) -> bool:
+    """False in all but one of the processes `accelerate launch` starts: the others write nothing."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=config.model.device == "cpu").is_main_process
+
+
+def _require_trainable(spec: str | None) -> None:
+    from .models import BACKENDS, backend_of
+
+    backend = backend_of(spec)[0]
+    if not BACKENDS[backend].can_train:
+        raise AdaptdocsError(f"--model {spec}: the {backend} backend cannot train (its weights are on the server)",
+                             "train a local model with --model; a server can write the augmented examples (--teacher)")
 
 
 @dataclass
@@ -316,6 +341,7 @@ def _train_loop(s: _Session, reporter: Reporter) -> None:
     import torch
 
     config, accelerator = s.config, s.accelerator
+    processes = accelerator.num_processes
     reporter.start(f"train {config.data}", s.total_steps)
     reporter.advance(s.step)
     batches = iter(accelerator.skip_first_batches(s.loader, s.step * config.grad_accum) if s.step else s.loader)
@@ -324,6 +350,10 @@ def _train_loop(s: _Session, reporter: Reporter) -> None:
         micro_batches = [b for _, b in zip(range(config.grad_accum), batches)]
         # Normalise by the real targets of the whole step, so accumulation equals one big batch.
         targets = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro_batches)
+        if processes > 1:
+            # DDP averages the processes' gradients: divide by the global batch's targets over the
+            # process count, so a step equals one process taking the whole global batch.
+            targets = int(accelerator.reduce(torch.tensor(targets), reduction="sum")) / processes
         step_loss = 0.0
         for i, batch in enumerate(micro_batches):
             sync = i == len(micro_batches) - 1
@@ -337,9 +367,11 @@ def _train_loop(s: _Session, reporter: Reporter) -> None:
         s.scheduler.step()
         s.optimizer.zero_grad(set_to_none=True)
         s.step += 1
+        if processes > 1:  # the global batch's loss, the same in every process
+            step_loss = float(accelerator.reduce(torch.tensor(step_loss), reduction="mean"))
         elapsed = time.perf_counter() - started
         s.loss_curve.append([s.step, round(step_loss, 4)])
-        reporter.advance(1, f"loss {step_loss:.2f} · {tokens_here / elapsed:.0f} tok/s")
+        reporter.advance(1, f"loss {step_loss:.2f} · {tokens_here * processes / elapsed:.0f} tok/s")
         if s.step % config.checkpoint_every == 0 and s.step < s.total_steps:
             _save_checkpoint(s, tokens_here, elapsed)
     elapsed = time.perf_counter() - started

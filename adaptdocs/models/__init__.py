@@ -2,16 +2,18 @@
 
 Backends live in one registry, a plain dict from name to class. A model spec picks one:
 `<backend>:<address>` for a registered backend other than `hf`, else `hf` (in-process
-transformers: the default model, a HF id, a model directory or a .gguf file).
+transformers: the default model, a HF id, a model directory or a .gguf file). `openai` is a
+server speaking the OpenAI completions API: `openai:http://host:port/v1/MODEL`.
 Heavy libraries (torch, transformers, peft) are imported inside the functions that need them.
 """
 
 from .base import Model, ModelInfo, Usage
 from .hf import HFModel, describe
 from .loading import choose_precision, load_model, load_pretrained, resolve_model
+from .openai_compat import OpenAICompatModel
 from .scoring import choice_scores
 
-BACKENDS: dict[str, type[Model]] = {"hf": HFModel}
+BACKENDS: dict[str, type[Model]] = {"hf": HFModel, "openai": OpenAICompatModel}
 
 
 def backend_of(spec: str | None) -> tuple[str, str | None]:
@@ -28,6 +30,7 @@ __all__ = [
     "HFModel",
     "Model",
     "ModelInfo",
+    "OpenAICompatModel",
     "Usage",
     "backend_of",
     "choice_scores",

@@ -59,8 +59,11 @@ class Model(ABC):
 
     @classmethod
     def load(cls, spec: str | None, *, quantize: str = "auto", device: str = "auto", adapter=None,
-             reporter: Reporter = NullReporter()) -> Model:
-        """Build the backend for `spec` (the part after `<backend>:`, or the whole spec for `hf`)."""
+             reporter: Reporter = NullReporter(), concurrency: int = 4) -> Model:
+        """Build the backend for `spec` (the part after `<backend>:`, or the whole spec for `hf`).
+
+        `concurrency` is how many requests a server backend keeps in flight; in-process ones ignore it.
+        """
         raise NotImplementedError(f"{cls.__name__} cannot be loaded from a spec")
 
     @abstractmethod

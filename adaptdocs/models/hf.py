@@ -54,7 +54,7 @@ class HFModel(Model):
 
     @classmethod
     def load(cls, spec: str | None, *, quantize: str = "auto", device: str = "auto", adapter=None,
-             reporter: Reporter = NullReporter()) -> HFModel:
+             reporter: Reporter = NullReporter(), concurrency: int = 4) -> HFModel:
         """Load `spec` with transformers (see loading.load_pretrained), with a PEFT adapter on top if given."""
         from pathlib import Path
 

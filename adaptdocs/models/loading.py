@@ -246,6 +246,7 @@ def load_model(
     device: str = "auto",
     adapter: str | Path | None = None,
     reporter: Reporter = NullReporter(),
+    concurrency: int = 4,
 ):
     """Load a model for generation and scoring through the backend its spec names.
 
@@ -256,6 +257,7 @@ def load_model(
         device: auto | cpu | cuda.
         adapter: a PEFT adapter directory (e.g. `<workspace>/adapters/local`) to apply.
         reporter: gets one line saying what precision was chosen and why.
+        concurrency: requests a server backend keeps in flight (in-process backends ignore it).
 
     Returns:
         A Model (adaptdocs.models.base.Model).
@@ -266,4 +268,5 @@ def load_model(
     backend = BACKENDS[name]
     if adapter is not None and not backend.can_train:
         raise AdaptdocsError(f"backend {name!r} cannot apply a LoRA adapter", "use a local model (--model) for fine-tuned conditions")
-    return backend.load(address, quantize=quantize, device=device, adapter=adapter, reporter=reporter)
+    return backend.load(address, quantize=quantize, device=device, adapter=adapter, reporter=reporter,
+                        concurrency=concurrency)
