@@ -87,6 +87,6 @@ def test_two_processes_killed_and_resumed(tmp_path, tiny_model_dir):
 
     resumed = subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert resumed.stderr.count(f"Resuming from the checkpoint at step") == 1
+    assert resumed.stderr.count("Resuming from the checkpoint at step") == 1
     record = json.loads((ws.adapter_dir("plain") / "adaptdocs.json").read_text())
     assert record["steps"] == STEPS and [s for s, _ in record["loss_curve"]] == list(range(1, STEPS + 1))
