@@ -17,6 +17,23 @@ from adaptdocs.models.base import Model, ModelInfo, Usage
 use_offline_environment()  # the test session is an entry point, like the CLI
 
 
+def add_document(ws, relpath: str, sentences: list[str]) -> str:
+    """Put one document (its sentences, one element) into `ws`'s store with a content-hash id; returns the id."""
+    import hashlib
+
+    text = " ".join(sentences)
+    doc_id = hashlib.sha256(text.encode()).hexdigest()
+    ws.store.replace_document(
+        {"id": doc_id, "path": f"/docs/{relpath}", "relpath": relpath, "root": "/docs", "format": "md",
+         "bytes": len(text), "mtime": 0.0, "n_elements": 1, "n_sentences": len(sentences), "ingested_at": "now"},
+        [{"id": f"{doc_id}:e0", "document_id": doc_id, "ord": 0, "type": "NarrativeText", "text": text,
+          "page": None, "heading_path": "", "html": None}],
+        [{"id": f"{doc_id}:s{i}", "document_id": doc_id, "element_id": f"{doc_id}:e0", "ord": i, "text": s,
+          "context": None} for i, s in enumerate(sentences)],
+    )
+    return doc_id
+
+
 def store_corpus(root, facts: dict[str, list[str]]):
     """A Workspace at `root` with `facts` (relative path → sentences) put straight into the store,
     the way ingest leaves them (no parser needed)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -27,7 +26,7 @@ from adaptdocs.cli import app
 from adaptdocs.config import AugmentConfig
 from adaptdocs.templates import load_template
 from adaptdocs.workspace import Workspace
-from conftest import FakeModel
+from conftest import FakeModel, add_document
 
 DOCS = {
     "tools.md": [
@@ -40,20 +39,6 @@ DOCS = {
         "Every data tool is reviewed by the security board.",
     ],
 }
-
-
-def add_document(ws: Workspace, relpath: str, sentences: list[str]) -> str:
-    text = " ".join(sentences)
-    doc_id = hashlib.sha256(text.encode()).hexdigest()
-    ws.store.replace_document(
-        {"id": doc_id, "path": f"/docs/{relpath}", "relpath": relpath, "root": "/docs", "format": "md",
-         "bytes": len(text), "mtime": 0.0, "n_elements": 1, "n_sentences": len(sentences), "ingested_at": "now"},
-        [{"id": f"{doc_id}:e0", "document_id": doc_id, "ord": 0, "type": "NarrativeText", "text": text,
-          "page": None, "heading_path": "", "html": None}],
-        [{"id": f"{doc_id}:s{i}", "document_id": doc_id, "element_id": f"{doc_id}:e0", "ord": i, "text": s,
-          "context": None} for i, s in enumerate(sentences)],
-    )
-    return doc_id
 
 
 @pytest.fixture

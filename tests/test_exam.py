@@ -3,10 +3,8 @@ when verified, the stored exam and its reuse, the CLI, and one real run on the s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,11 +16,11 @@ from adaptdocs.errors import AdaptdocsError
 from adaptdocs.exam import ExamConfig, build_exam, exam_paths, review
 from adaptdocs.exam_facts import FactIndex, cloze_reason_to_skip, parse_table_row, read_facts
 from adaptdocs.exam_written import check_join, check_reversal, stem
-from adaptdocs.models.base import Model, ModelInfo, Usage
 from adaptdocs.questions import load_questions
 from adaptdocs.store import Sentence
 from adaptdocs.verify import verify
 from adaptdocs.workspace import Workspace
+from conftest import FakeModel, add_document
 
 # A corpus in other styles than the sample's: pronoun subjects, passive voice, negation, tables.
 DOCS = {
@@ -62,41 +60,10 @@ DOCS = {
 }
 
 
-class FakeModel(Model):
-    """A scripted model: `write(prompt)` continues a prompt; `score(context, continuation)` scores one."""
-
-    def __init__(self, write: Callable[[str], str] | None = None, score: Callable[[str, str], float] | None = None):
-        self.write = write or (lambda prompt: "")
-        self.score = score or (lambda context, continuation: -1.0)
-        self.info = ModelInfo("fake-teacher", "test", 1, "fp32", "cpu", 8192, False)
-        self.generated: list[str] = []
-        self.scored = 0
-
-    def generate(self, prompts: Sequence[str], *, prefix: str = "", max_new_tokens: int = 64, temperature: float = 0.0,
-                 seed: int = 0, stop: Sequence[str] = (), batch_size: int = 16, reporter=None):
-        self.generated += [prefix + p for p in prompts]
-        return [self.write(prefix + p) for p in prompts], Usage(prompt_tokens=len(prompts))
-
-    def loglikelihood(self, requests, *, prefix="", batch_size=32, reporter=None):
-        self.scored += len(requests)
-        return [self.score(prefix + c, x) for c, x in requests], Usage(prompt_tokens=len(requests))
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-
-def add_document(ws: Workspace, relpath: str, sentences: list[str]) -> str:
-    text = " ".join(sentences)
-    doc_id = hashlib.sha256(text.encode()).hexdigest()
-    ws.store.replace_document(
-        {"id": doc_id, "path": f"/docs/{relpath}", "relpath": relpath, "root": "/docs", "format": "md",
-         "bytes": len(text), "mtime": 0.0, "n_elements": 1, "n_sentences": len(sentences), "ingested_at": "now"},
-        [{"id": f"{doc_id}:e0", "document_id": doc_id, "ord": 0, "type": "NarrativeText", "text": text,
-          "page": None, "heading_path": "", "html": None}],
-        [{"id": f"{doc_id}:s{i}", "document_id": doc_id, "element_id": f"{doc_id}:e0", "ord": i, "text": s,
-          "context": None} for i, s in enumerate(sentences)],
-    )
-    return doc_id
+def teacher(write=None, score=None) -> FakeModel:
+    """conftest's FakeModel with `write(text)` and `score(context, continuation)` over prefix + prompt."""
+    return FakeModel(respond=(lambda prefix, prompt: write(prefix + prompt)) if write else None,
+                     score=lambda prefix, context, x: score(prefix + context, x) if score else -1.0)
 
 
 @pytest.fixture
@@ -241,10 +208,10 @@ def truth_scorer(context: str, continuation: str) -> float:
 
 
 def test_written_statements_become_questions_only_when_verified(ws):
-    model = FakeModel(scripted_writer, truth_scorer)
+    model = teacher(scripted_writer, truth_scorer)
     result = build_exam(ws, ExamConfig(min_questions=10), model=model)
-    assert result.teacher == "fake-teacher"
-    by_model = [q for q in result.questions if q.made_by == "model:fake-teacher"]
+    assert result.teacher == "fake"
+    by_model = [q for q in result.questions if q.made_by == "model:fake"]
     texts = {(q.kind, q.style, q.question, q.choices[q.answer]) for q in by_model}
     assert texts == {
         ("reversal", "cloze", "The Pell crew drives the", "Harrow"),
@@ -260,11 +227,11 @@ def test_written_statements_become_questions_only_when_verified(ws):
     yields = result.yields
     assert yields["reversal+rephrase by model"]["dropped"]["not_verified"] == 1  # Marle: written right, not supported
     assert yields["reversal+rephrase by model"]["dropped"]["names_changed"] >= 1
-    assert model.scored > 0 and len(model.generated) == yields["reversal+rephrase by model"]["candidates"] + yields["multihop by model"]["candidates"]
+    assert len(model.score_calls) > 0 and len(model.prompts) == yields["reversal+rephrase by model"]["candidates"] + yields["multihop by model"]["candidates"]
 
 
 def test_verify_keeps_a_supported_statement_and_says_why_not_otherwise():
-    model = FakeModel(score=truth_scorer)
+    model = teacher(score=truth_scorer)
     sources = ["The Harrow truck is driven by the Pell crew."]
     ok = verify(model, "The Pell crew drives the Harrow truck.", sources,
                 ["The Pell crew drives the Ostin truck.", "The Harrow crew drives the Pell truck."], margin=1.0)
@@ -297,18 +264,18 @@ def test_reversal_and_join_checks():
 
 
 def test_exam_is_reused_until_the_corpus_changes(ws):
-    model = FakeModel(scripted_writer, truth_scorer)
+    model = teacher(scripted_writer, truth_scorer)
     first = build_exam(ws, ExamConfig(min_questions=10), model=model)
-    calls = len(model.generated)
+    calls = len(model.prompts)
     meta = json.loads(exam_paths(ws)[1].read_text())
     assert meta["key"]["corpus_hash"] == ws.store.corpus_hash()
     assert set(meta["key"]["templates"]) == {"exam_questions", "exam_reversal", "exam_multihop", "exam_verify"}
     again = build_exam(ws, ExamConfig(min_questions=10), model=lambda: pytest.fail("no model is needed"))
-    assert not again.rebuilt and again.n == first.n and len(model.generated) == calls
+    assert not again.rebuilt and again.n == first.n and len(model.prompts) == calls
     assert [q.id for q in again.questions] == [q.id for q in first.questions]
     add_document(ws, "more.md", ["The Pell crew is led by Ada Finch."])
     changed = build_exam(ws, ExamConfig(min_questions=10), model=model)
-    assert changed.rebuilt and len(model.generated) > calls
+    assert changed.rebuilt and len(model.prompts) > calls
 
 
 def test_a_hand_edited_exam_is_kept_aside_before_a_rebuild(ws):
@@ -348,7 +315,7 @@ def test_empty_workspace_and_too_small_corpus(tmp_path):
     small = Workspace(tmp_path / "small")
     add_document(small, "a.md", ["The Harrow truck is driven by the Pell crew.", "The Ostin truck is driven by the Marle crew."])
     with pytest.raises(AdaptdocsError, match=r"makes only \d+ exam questions .* at least 20") as error:
-        build_exam(small, ExamConfig(), model=FakeModel())
+        build_exam(small, ExamConfig(), model=teacher())
     assert "--questions" in str(error.value) and "ingest more documents" in str(error.value)
     assert not exam_paths(small)[0].exists()
 
