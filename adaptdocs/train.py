@@ -76,7 +76,7 @@ def train(ws, config: TrainConfig, reporter: Reporter = NullReporter()) -> Train
     """
     ws.require_documents()
     _require_trainable(config.model.model)
-    main = _is_main_process(config)
+    main = _is_main_process(config, reporter)
     if not main:  # under `accelerate launch`: one progress bar and one set of notes, the main process's
         reporter = NullReporter()
     adapter = adapter_currency(ws, config)
@@ -126,11 +126,32 @@ def train(ws, config: TrainConfig, reporter: Reporter = NullReporter()) -> Train
 # -- setup ----------------------------------------------------------------------------------
 
 
-def _is_main_process(config: TrainConfig) -> bool:
-    """False in all but one of the processes `accelerate launch` starts: the others write nothing."""
+def _on_cpu(config: TrainConfig) -> bool:
+    """Whether accelerate should run on the CPU: asked, or `auto` without CUDA.
+
+    Said explicitly: accelerate only sets up multi-process CPU training (DDP over gloo) when told
+    `cpu`; otherwise each process of a `torchrun` launch would train alone, all writing.
+    """
+    import torch
+
+    return config.model.device == "cpu" or (config.model.device == "auto" and not torch.cuda.is_available())
+
+
+def _is_main_process(config: TrainConfig, reporter: Reporter) -> bool:
+    """False in all but one of the processes a launcher starts: the others write and report nothing."""
+    import os
+
     from accelerate import PartialState
 
-    return PartialState(cpu=config.model.device == "cpu").is_main_process
+    state = PartialState(cpu=_on_cpu(config))
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != state.num_processes:
+        raise AdaptdocsError(f"the launcher started {launched} processes but accelerate sees {state.num_processes}",
+                             "launch with accelerate launch --multi_gpu --num_processes N -m adaptdocs train, or torchrun")
+    if launched == 1 and os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true") and "MASTER_ADDR" in os.environ:
+        reporter.log("One process: `accelerate launch --cpu` starts several only through mpirun. For DDP over CPU "
+                     "cores: accelerate launch --multi_gpu --num_processes N -m adaptdocs train (no --cpu), or torchrun")
+    return state.is_main_process
 
 
 def _require_trainable(spec: str | None) -> None:
@@ -181,7 +202,7 @@ def _setup(ws, config: TrainConfig, training_set: TrainingSet, inputs: dict, rep
 
     from .models import load_pretrained
 
-    accelerator = Accelerator(cpu=config.model.device == "cpu")
+    accelerator = Accelerator(cpu=_on_cpu(config))
     # One seed for the LoRA initialisation and dropout; the data order has its own generators.
     set_seed(config.seed)
     model, tokenizer, info = load_pretrained(

@@ -5,34 +5,38 @@ the same rows per step, the gradient of the global batch, so the same losses up 
 reduction order. Only the main process writes (checkpoints, the adapter, the run record) and
 reports (one progress bar). A kill mid-run resumes from the last checkpoint.
 
-Marked `ddp` (two launches of two processes each take minutes on two cores): `make test-ddp`.
+Three launches of two processes and one single-process run take ~55 s on two busy cores: marked
+`slow` (in `make test`) and `ddp` (`make test-ddp` runs these alone).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from adaptdocs import Workspace
 from adaptdocs.config import ModelConfig
 from test_train import fill_corpus, tiny_config
 
-pytestmark = pytest.mark.ddp
+pytestmark = [pytest.mark.slow, pytest.mark.ddp]
 
 STEPS = 8
 
 
 def launch(ws: Workspace, model_dir, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
-            "--mixed_precision", "no", "--dynamo_backend", "no", "--cpu", "-m", "adaptdocs", "train", "--data", "plain",
+    # --multi_gpu without --cpu: accelerate's launcher then starts the processes (torchrun's), and
+    # on a machine without CUDA adaptdocs tells accelerate `cpu`, which makes it DDP over gloo.
+    # (`--cpu --num_processes 2` would start one process: accelerate's multi-CPU launch is mpirun's.)
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "adaptdocs", "train", "--data", "plain",
             "-w", str(ws.root), "--model", str(model_dir), "--quantize", "fp32", "--batch-size", "1",
-            "--max-steps", str(STEPS), "--epochs", "4", "--lr", "0.001", "--seq-len", "64", *extra]
+            "--max-steps", str(STEPS), "--epochs", "12", "--lr", "0.001", "--seq-len", "64", *extra]
 
 
 def environment() -> dict:
@@ -45,7 +49,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, tiny_model
 
     single = Workspace(tmp_path / "single")
     fill_corpus(single)
-    one = train(single, tiny_config(tiny_model_dir, model=ModelConfig(str(tiny_model_dir), quantize="fp32"), batch_size=2,
+    one = train(single, tiny_config(tiny_model_dir, model=ModelConfig(str(tiny_model_dir), quantize="fp32"), batch_size=2, epochs=12,
                                     max_steps=STEPS, checkpoint_every=100))
 
     ws = Workspace(tmp_path / "ddp")
@@ -73,13 +77,17 @@ def test_two_processes_killed_and_resumed(tmp_path, tiny_model_dir):
     fill_corpus(ws)
     command = launch(ws, tiny_model_dir, "--checkpoint-every", "2")
     checkpoint = ws.adapter_dir("plain") / ".checkpoint" / "meta.json"
-    process = subprocess.Popen(command, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    process = subprocess.Popen(command, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)  # the launcher and both workers
+    # The launcher and both workers at once (torch's launcher puts workers in sessions of their own:
+    # killing its process group alone would leave them training).
+    launched = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    for p in launched:
+        p.kill()
     _, stderr = process.communicate()
+    psutil.wait_procs(launched, timeout=30)
     assert checkpoint.exists(), stderr.decode()[-3000:]
     killed_at = json.loads(checkpoint.read_text())["step"]
     assert killed_at < STEPS and not (ws.adapter_dir("plain") / "adaptdocs.json").exists()

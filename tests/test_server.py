@@ -196,15 +196,38 @@ def test_scoring_through_the_server_agrees_with_the_in_process_model():
     from adaptdocs.models import load_model
 
     server = OpenAICompatModel(*parse_spec(URL))
-    assert server.can_score
+    if not server.can_score:
+        pytest.skip(f"{URL} cannot score: {server._why_not_score()}")
     requests = [("The Plosk tool is owned by the", " Mubadra team."), ("Paris is the capital of", " France."),
                 ("Paris is the capital of", " Germany.")]
     prefix = "Facts about places and tools.\n"
     got, usage = server.loglikelihood(requests, prefix=prefix)
     want, _ = load_model(quantize="fp32").loglikelihood(requests, prefix=prefix)
     assert usage.prompt_tokens > 0 and got[1] > got[2]
-    for g, w in zip(got, want):  # the server runs the quantized GGUF; in-process runs it de-quantized
+    for g, w in zip(got, want):  # the server may run a quantized GGUF; in-process runs it de-quantized
         assert abs(g - w) < 0.1 * abs(w) + 0.5, (got, want)
+
+
+def compare_one_question(tmp_path, monkeypatch, capsys, spec: str) -> str:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "q1", "question": "Which team owns the Plosk tool?",
+                                     "choices": ["Mubadra", "Vostra"], "answer": 0, "kind": "recall"}) + "\n")
+    ws = corpus(tmp_path / "ws")
+    return error_line(monkeypatch, capsys, ["compare", "-q", str(questions), "-w", str(ws.root), "--conditions", "base",
+                                            "--model", f"openai:{spec}"])
+
+
+def test_llama_cpp_python_logprobs_are_found_shifted(tmp_path, monkeypatch, capsys):
+    """llama-cpp-python's server pairs each echoed prompt token with the distribution after it when the
+    model adds no BOS (SmolLM2): the probe notices, and scoring is refused rather than wrong."""
+    from adaptdocs.models.openai_compat import SHIFTED_LOGPROBS
+
+    server = OpenAICompatModel(*parse_spec(URL))
+    if server.can_score:
+        pytest.skip(f"{URL} returns aligned prompt log-probabilities (not llama-cpp-python with a BOS-less model)")
+    assert server._why_not_score() == SHIFTED_LOGPROBS
+    base = parse_spec(URL)[0]
+    assert compare_one_question(tmp_path, monkeypatch, capsys, URL) == f"Error: {base}: {SHIFTED_LOGPROBS}"
 
 
 @pytest.mark.skipif(not NO_LOGPROBS_URL, reason="ADAPTDOCS_TEST_SERVER_NO_LOGPROBS_URL is not set")
@@ -216,10 +239,4 @@ def test_scoring_asked_of_a_server_without_logprobs(tmp_path, monkeypatch, capsy
         model.loglikelihood([("The sky is", " blue")])
     assert str(e.value) == f"{base}: {NO_LOGPROBS}"
     # Through compare: one line, before any question is scored.
-    questions = tmp_path / "q.jsonl"
-    questions.write_text(json.dumps({"id": "q1", "question": "Which team owns the Plosk tool?",
-                                     "choices": ["Mubadra", "Vostra"], "answer": 0, "kind": "recall"}) + "\n")
-    ws = corpus(tmp_path / "ws")
-    line = error_line(monkeypatch, capsys, ["compare", "-q", str(questions), "-w", str(ws.root), "--conditions", "base",
-                                            "--model", f"openai:{NO_LOGPROBS_URL}"])
-    assert line == f"Error: {base}: {NO_LOGPROBS}"
+    assert compare_one_question(tmp_path, monkeypatch, capsys, NO_LOGPROBS_URL) == f"Error: {base}: {NO_LOGPROBS}"
