@@ -82,6 +82,10 @@ def run_augment(template: Path, url: str, concurrency: int, limit: int, batch_si
 
 class Instant(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real server
+    # Headers and body in one segment, sent at once: otherwise Nagle's algorithm meets the client's
+    # delayed ACK and every request waits ~40 ms, a cost of this stub, not of the client.
+    wbufsize = -1
+    disable_nagle_algorithm = True
     body = json.dumps({"choices": [{"text": " The team owns the tool.", "index": 0}],
                        "usage": {"prompt_tokens": 300, "completion_tokens": 8}}).encode()
 

@@ -97,14 +97,19 @@ def test_augment_through_the_server_killed_and_resumed(tmp_path):
     assert len({r["text"] for r in rows}) == len(rows)
 
 
-def test_greedy_generation_is_repeatable_under_concurrency():
+def test_concurrent_answers_come_back_in_prompt_order():
+    names = ["Plosk", "Vendrak", "Oskrel", "Kotrizo", "Brisnel", "Tavrune", "Gulmesh", "Yimbrot"]
+    prompts = [f"Fact: The {n} tool is owned by the Mubadra team.\nRephrased:" for n in names]
     model = OpenAICompatModel(*parse_spec(URL), concurrency=4)
-    prompts = [f"Fact: {s}\nRephrased:" for s in SENTENCES]
-    one, usage = model.generate(prompts, max_new_tokens=24, stop=["\n"])
-    again, _ = OpenAICompatModel(*parse_spec(URL), concurrency=1).generate(prompts, max_new_tokens=24, stop=["\n"])
-    assert one == again and all("\n" not in t for t in one)
+    texts, usage = model.generate(prompts, max_new_tokens=24, stop=["\n"])
+    assert all("\n" not in t for t in texts)
+    # The model copies each prompt's name: every answer names its own tool, and no other.
+    assert [[n for n in names if n in t] for t in texts] == [[n] for n in names], texts
     assert usage.prompt_tokens + usage.cached_tokens >= sum(model.count_tokens(p) for p in prompts)
     assert 0 < usage.generated_tokens <= 24 * len(prompts)
+    # Greedy, one at a time: mostly the same texts (a batching server's numerics may differ a little).
+    alone, _ = OpenAICompatModel(*parse_spec(URL), concurrency=1).generate(prompts, max_new_tokens=24, stop=["\n"])
+    assert sum(a == b for a, b in zip(texts, alone)) >= len(prompts) // 2
 
 
 def test_unknown_model_is_one_line_naming_the_server(tmp_path, monkeypatch, capsys):
@@ -217,17 +222,19 @@ def compare_one_question(tmp_path, monkeypatch, capsys, spec: str) -> str:
                                             "--model", f"openai:{spec}"])
 
 
-def test_llama_cpp_python_logprobs_are_found_shifted(tmp_path, monkeypatch, capsys):
-    """llama-cpp-python's server pairs each echoed prompt token with the distribution after it when the
-    model adds no BOS (SmolLM2): the probe notices, and scoring is refused rather than wrong."""
+def test_a_server_that_cannot_score_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    """llama-cpp-python's server echoes prompt log-probabilities shifted by one token when the model
+    adds no BOS (SmolLM2): each token gets the distribution after it. llama-server echoes none.
+    The probe notices either, and compare stops with one line rather than scoring wrong."""
     from adaptdocs.models.openai_compat import SHIFTED_LOGPROBS
 
     server = OpenAICompatModel(*parse_spec(URL))
     if server.can_score:
-        pytest.skip(f"{URL} returns aligned prompt log-probabilities (not llama-cpp-python with a BOS-less model)")
-    assert server._why_not_score() == SHIFTED_LOGPROBS
+        pytest.skip(f"{URL} returns aligned prompt log-probabilities")
+    why = server._why_not_score()
+    assert why in (SHIFTED_LOGPROBS, NO_LOGPROBS)
     base = parse_spec(URL)[0]
-    assert compare_one_question(tmp_path, monkeypatch, capsys, URL) == f"Error: {base}: {SHIFTED_LOGPROBS}"
+    assert compare_one_question(tmp_path, monkeypatch, capsys, URL) == f"Error: {base}: {why}"
 
 
 @pytest.mark.skipif(not NO_LOGPROBS_URL, reason="ADAPTDOCS_TEST_SERVER_NO_LOGPROBS_URL is not set")

@@ -323,8 +323,9 @@ class OpenAICompatModel(Model):
             raise AdaptdocsError(f"{self.base_url} serves no model {self.model_name!r} (it serves: {', '.join(ids)})",
                                  f"write the model as openai:{self.base_url}/{ids[0]}")
         entry = next((m for m in entries if m.get("id") == self.model_name), {})
-        for key, value in (("max_model_len", entry.get("max_model_len")),
-                           ("meta.n_ctx_train", (entry.get("meta") or {}).get("n_ctx_train"))):
+        meta = entry.get("meta") or {}
+        for key, value in (("max_model_len", entry.get("max_model_len")), ("meta.n_ctx", meta.get("n_ctx")),
+                           ("meta.n_ctx_train", meta.get("n_ctx_train"))):
             if isinstance(value, int) and value > 0:
                 return value, f"the server's {key}"
         try:
