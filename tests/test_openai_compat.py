@@ -242,3 +242,66 @@ def test_the_api_key_comes_from_the_environment_only(monkeypatch, scripted_serve
     model = OpenAICompatModel(url, "m")
     assert model._client.headers["authorization"] == "Bearer sk-test"
     assert "sk-test" not in json.dumps(model.info.as_dict())
+
+
+# -- --teacher: the augmenting model, apart from the model trained and evaluated -------------------
+
+
+def test_augment_teacher_writes_the_examples_and_is_recorded(tmp_path, monkeypatch):
+    from conftest import FakeModel
+
+    loads = []
+
+    class Teacher(FakeModel):
+        @classmethod
+        def load(cls, spec, **kwargs):
+            loads.append((spec, kwargs["concurrency"]))
+            model = cls(respond=lambda prefix, prompt: " The Mubadra team owns the Plosk tool.")
+            model.info.name = f"teacher:{spec}"
+            return model
+
+    monkeypatch.setitem(BACKENDS, "teacher", Teacher)
+    ws = small_workspace(tmp_path / "ws")
+    result = runner.invoke(app, ["augment", "-w", str(ws.root), "--strategy", "local", "--limit", "4",
+                                 "--model", "never-loaded", "--teacher", "teacher:big", "--concurrency", "3"])
+    assert result.exit_code == 0, result.output
+    assert loads == [("big", 3)]
+    assert {r["model"] for r in ws.store.examples("local")} == {"teacher:big"}
+    assert {r["model"] for r in ws.store.augment_items("local")} == {"teacher:big"}
+
+
+def test_compare_augments_with_the_teacher_and_trains_the_model(tmp_path, monkeypatch):
+    import adaptdocs.augment
+    import adaptdocs.compare
+    import adaptdocs.train
+    from adaptdocs.compare import prepare_adapters
+    from adaptdocs.progress import NullReporter
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(ws, config, reporter=None):
+        seen["train"] = config.model.model
+        raise Stop
+
+    monkeypatch.setattr(adaptdocs.augment, "augment", lambda ws, config, reporter=None: seen.setdefault("augment", config.model))
+    monkeypatch.setattr(adaptdocs.train, "train", fake_train)
+    ws = small_workspace(tmp_path / "ws")
+    captured = {}
+
+    def fake_compare(ws, config, reporter):
+        captured["config"] = config
+        with pytest.raises(Stop):
+            prepare_adapters(ws, config, NullReporter())
+        raise Stop
+
+    monkeypatch.setattr(adaptdocs.compare, "compare", fake_compare)
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("")
+    result = runner.invoke(app, ["compare", "-q", str(questions), "-w", str(ws.root), "--conditions", "ft-local",
+                                 "--model", "student", "--teacher", "openai:http://h:1/v1/t", "--concurrency", "6"])
+    assert isinstance(result.exception, Stop)
+    assert seen["augment"].model == "openai:http://h:1/v1/t" and seen["augment"].concurrency == 6
+    assert seen["train"] == "student" and captured["config"].model.model == "student"
