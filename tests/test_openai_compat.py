@@ -20,7 +20,7 @@ from adaptdocs.models import BACKENDS, backend_of, load_model
 from adaptdocs.models import openai_compat
 from adaptdocs.models.openai_compat import NO_LOGPROBS, OpenAICompatModel, parse_spec
 from adaptdocs.workspace import Workspace
-from test_augment import add_document
+from conftest import add_document
 
 runner = CliRunner()
 

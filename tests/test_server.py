@@ -30,7 +30,7 @@ from adaptdocs.config import AugmentConfig, ModelConfig
 from adaptdocs.errors import AdaptdocsError
 from adaptdocs.models.openai_compat import NO_LOGPROBS, OpenAICompatModel, parse_spec
 from adaptdocs.workspace import Workspace
-from test_augment import add_document
+from conftest import add_document
 
 URL = os.environ.get("ADAPTDOCS_TEST_SERVER_URL")
 NO_LOGPROBS_URL = os.environ.get("ADAPTDOCS_TEST_SERVER_NO_LOGPROBS_URL")
