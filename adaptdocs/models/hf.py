@@ -6,10 +6,12 @@ and continuations are encoded without special tokens and concatenated as token i
 (a continuation carries its own leading space). So `prefix` + `context` are not re-tokenized
 across their boundary: end a prefix with a newline or space as a prompt would.
 
-Prefix reuse: the prefix minus its last token is run once and its keys/values are copied to every
-batch; each row then starts with the prefix's last token, so every row has at least one token to
-predict from. Rows are left-padded: the attention mask is [prefix ones | row padding zeros | row
-ones] and position ids continue after the prefix, so padding never shifts a row's positions.
+Prefix reuse: the prefix minus its last token is run once and its keys/values are kept; each row
+then starts with the prefix's last token, so every row has at least one token to predict from.
+Where the model takes it (shared_prefix.py), every row reads the one cached prefix through the
+shared-prefix attention and a row's cache holds only its own tokens; otherwise the prefix's
+keys/values are expanded into every row's cache. Rows are left-padded and position ids continue
+after the prefix, so padding never shifts a row's positions.
 The last prefix's cache is kept between calls (keyed by its text): HFModel assumes the wrapped
 weights do not change; call `forget_prefix()` after changing them.
 """
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from ..errors import AdaptdocsError
 from ..progress import NullReporter, Reporter
 from .base import Model, ModelInfo, Usage
+from .shared_prefix import use_shared_prefix_attention
 
 
 @dataclass
@@ -86,6 +89,8 @@ class HFModel(Model):
         generation_eos = getattr(getattr(hf_model, "generation_config", None), "eos_token_id", None)
         self.eos_ids = {i for i in (eos, *(generation_eos if isinstance(generation_eos, list) else [generation_eos])) if i is not None}
         self._prefix: _Prefix | None = None
+        # Tests and benchmarks compare against the copying path by leaving reuse_prefix on and this off.
+        self.shared_prefix = reuse_prefix and use_shared_prefix_attention(hf_model)
         head = hf_model.get_output_embeddings()
         if head is not None:
             # `logits_to_keep` hands the head a strided slice of the hidden states. With a frozen
@@ -175,7 +180,7 @@ class HFModel(Model):
             scores: list[float] = [0.0] * len(rows)
             for batch in _batches(rows, batch_size):
                 longest_cont = max(cont_lens[i] for i in batch)
-                logits, _, _, _ = self._prefill([rows[i] for i in batch], pre, keep=longest_cont + 1)
+                logits, *_ = self._prefill([rows[i] for i in batch], pre, keep=longest_cont + 1)
                 logprobs = torch.log_softmax(logits.float(), dim=-1)
                 for b, i in enumerate(batch):
                     n = cont_lens[i]
@@ -232,22 +237,27 @@ class HFModel(Model):
     def _prefill(self, rows: list[list[int]], pre: _Prefix, keep: int):
         """One forward over left-padded `rows` after the prefix cache.
 
-        Returns (logits of the last `keep` positions [B, keep, V], cache, attention mask, next position per row).
+        Returns (logits of the last `keep` positions [B, keep, V], cache, attention mask, next
+        position per row, the forward's prefix argument). The mask covers the cache's columns:
+        the rows' own tokens when the prefix is shared, else [prefix ones | padding zeros | row ones].
         """
         import torch
         from transformers import DynamicCache
 
         width = max(len(r) for r in rows)
         P = pre.cached_len
+        shared = pre.kv is not None and self.shared_prefix
+        cached_columns = 0 if shared else P
         input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), P + width), dtype=torch.long)
-        mask[:, :P] = 1
+        mask = torch.zeros((len(rows), cached_columns + width), dtype=torch.long)
+        mask[:, :cached_columns] = 1
         positions = torch.zeros((len(rows), width), dtype=torch.long)
         for b, row in enumerate(rows):
             input_ids[b, width - len(row) :] = torch.tensor(row)
-            mask[b, P + width - len(row) :] = 1
+            mask[b, cached_columns + width - len(row) :] = 1
             positions[b, width - len(row) :] = torch.arange(P, P + len(row))
-        if pre.kv is not None:
+        prefix_argument = {"shared_prefix": pre.kv} if shared else {}
+        if pre.kv is not None and not shared:
             n = len(rows)
             cache = DynamicCache(ddp_cache_data=[(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in pre.kv])
         else:
@@ -261,13 +271,14 @@ class HFModel(Model):
                 cache=cache,
                 use_cache=True,
                 logits_to_keep=keep,
+                **prefix_argument,
             )
-        return out.logits, out.cache, mask, positions[:, -1] + 1
+        return out.logits, out.cache, mask, positions[:, -1] + 1, prefix_argument
 
     def _generate_batch(self, rows, indices, pre, max_new_tokens, temperature, seed, stop, stream=None):
         import torch
 
-        logits, cache, mask, next_pos = self._prefill(rows, pre, keep=1)
+        logits, cache, mask, next_pos, prefix_argument = self._prefill(rows, pre, keep=1)
         logits = logits[:, -1]
         steps = min(max_new_tokens, self.info.context_length - pre.cached_len - max(len(r) for r in rows))
         generators = None
@@ -308,6 +319,7 @@ class HFModel(Model):
                     position_ids=next_pos[:, None],
                     cache=cache,
                     use_cache=True,
+                    **prefix_argument,
                 )
             logits, cache, next_pos = out.logits[:, -1], out.cache, next_pos + 1
         texts = []

@@ -135,16 +135,21 @@ def _converted(gguf: Path, key: str, reporter: Reporter) -> Path:
 
 
 def cpu_has_bf16() -> bool:
-    """True where the CPU computes bf16 natively (AMX or AVX-512 BF16); elsewhere bf16 is emulated and slow."""
+    """True where bf16 matrix products beat fp32 on this CPU: where it has AMX tiles.
+
+    AVX-512 BF16 alone is not enough. Measured on a 2-core Xeon with avx512_bf16 and no AMX
+    (torch 2.13, oneDNN 3.12): a 2048² matmul ran at 150 GFLOP/s in bf16 against 267 in fp32, and
+    LoRA training at 142 against 222 tokens/s; on the same family with AMX, bf16 ran ~6× fp32.
+    """
     import torch
 
-    if torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX"):
+    if torch.backends.cpu.get_cpu_capability() == "AMX":
         return True
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
-    return bool(re.search(r"\b(amx_bf16|avx512_bf16)\b", flags))
+    return bool(re.search(r"\bamx_bf16\b", flags))
 
 
 def choose_precision(quantize: str, device: str, parameters: int) -> tuple[str, str, str]:
@@ -172,8 +177,8 @@ def choose_precision(quantize: str, device: str, parameters: int) -> tuple[str, 
             return "nf4", device, f"nf4 on cuda: {parameters / 1e9:.1f}B parameters, 4-bit keeps it in GPU memory"
         return "bf16", device, f"bf16 on cuda: {parameters / 1e6:.0f}M parameters fit unquantized"
     if cpu_has_bf16():
-        return "bf16", device, "bf16 on cpu: the CPU has native bf16 (AMX/AVX-512 BF16), several times faster than fp32"
-    return "fp32", device, "fp32 on cpu: no native bf16 on this CPU (emulated bf16 would be slower)"
+        return "bf16", device, "bf16 on cpu: the CPU has AMX, several times faster than fp32 there"
+    return "fp32", device, "fp32 on cpu: no AMX on this CPU, where bf16 matrix products are slower than fp32"
 
 
 def _parameters_from_config(path: Path) -> int:
