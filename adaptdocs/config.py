@@ -145,13 +145,15 @@ class TrainConfig:
     # plain | local | global | both: the corpus, plus which augmented examples.
     data: str = "plain"
     model: ModelConfig = field(default_factory=ModelConfig)
-    # On sample_corpus with SmolLM2-135M (plain, ~2 min): 12 passes at lr 2e-3 reach recall 1.0 and
-    # complete 92% of 65 stated facts probed 4-way; 8 passes at 1e-3 reach 0.94 and 79%.
+    # Passes over the training set. On sample_corpus with SmolLM2-135M, 4 rows a step: 12 passes at
+    # lr 4e-3 keep ft-plain's recall at 1.00 (16/16); 8 passes lose it (0.81 at 4e-3, 0.62 at 6e-3,
+    # 0.75 at 2 rows and 3e-3), so fewer passes do not buy the same adapter.
     epochs: int = 12
     # Stop after this many optimizer steps (None: run all epochs); for quick looks and tests.
     max_steps: int | None = None
-    # Small LoRA adapters want a higher rate than full fine-tuning (the paper's 3e-4 was for a large model).
-    lr: float = 2e-3
+    # Small LoRA adapters want a higher rate than full fine-tuning (the paper's 3e-4 was for a large model);
+    # 4e-3 with 4 rows a step matches what 2e-3 did with 1 row (same report within its intervals).
+    lr: float = 4e-3
     # r=16 on every linear layer (~4.9M trainable for SmolLM2-135M) holds a few hundred facts.
     rank: int = 16
     # alpha = 2 × rank, the usual LoRA scaling; the update is scaled by alpha / rank.
@@ -160,9 +162,10 @@ class TrainConfig:
     dropout: float = 0.0
     # all-linear (peft's name for every linear layer but the output head), or a comma list such as q_proj,v_proj.
     target_modules: str = "all-linear"
-    # Packed rows per micro-batch. Small steps (1 × 128 tokens ≈ 6 sentences) give a small corpus
-    # enough updates: on sample_corpus, 2 × 256 left plain at loss 1.8 after 8 epochs, 1 × 128 at 0.5.
-    batch_size: int = 1
+    # Packed rows per micro-batch. 4 × 128 tokens keeps the CPU's matrix units busier than 1 row
+    # (fp32 LoRA training here: 295 vs 222 tokens/s; 8 rows no faster) while a small corpus still gets
+    # enough updates (sample_corpus plain: 54 steps; 2 × 256 for 8 epochs had left it at loss 1.8).
+    batch_size: int = 4
     # Micro-batches per optimizer step; raise it instead of --batch-size when memory is short.
     grad_accum: int = 1
     # Row length examples are packed into; sentences are ~20 tokens, documents longer ones are split.
@@ -170,7 +173,7 @@ class TrainConfig:
     seed: int = 0
     # independent: one example per sentence, the paper's best splitting.
     split: str = "independent"
-    # Optimizer steps between checkpoints (~30 s of CPU training with the defaults).
+    # Optimizer steps between checkpoints (~40 s of CPU training with the defaults).
     checkpoint_every: int = 25
 
     def __post_init__(self) -> None:

@@ -77,7 +77,7 @@ def test_each_input_makes_exactly_its_dependents_stale(tmp_path, workspace_env, 
     assert retrained_by_compare(ws, SETTINGS) == []
 
     # A training hyper-parameter or the split: every adapter, nothing else.
-    for changed, words in ((replace(SETTINGS, lr=1e-3), "lr 0.002 → 0.001"), (replace(SETTINGS, split="document"), "split independent → document")):
+    for changed, words in ((replace(SETTINGS, lr=1e-3), f"lr {SETTINGS.lr:g} → 0.001"), (replace(SETTINGS, split="document"), "split independent → document")):
         s = states(ws, changed)
         assert s["items"] == {"global": 0, "local": 0}
         assert all(words in c for c in s["adapters"].values()), s
