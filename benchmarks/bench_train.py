@@ -7,8 +7,8 @@ naive: every batch padded to seq_len, fp32.
 Both train the same LoRA (r=16, all linear layers) of the same model on the same examples: the
 sentences of a workspace's plain training set if `--workspace` is given, else synthetic facts.
 Tokens/s counts real tokens only (no padding). Model FLOPs utilisation (MFU) is against this
-machine's matrix-product peak in the run's dtype, measured here (2048³ matmul), and against the bf16 peak. LoRA training does a
-forward pass (2N FLOPs a token) and the input-gradient half of the backward pass (2N), but no
+machine's matrix-product peak in the run's dtype, measured here (2048³ matmul), and against the
+bf16 peak. LoRA training does a forward pass (2N FLOPs a token) and the input-gradient half of the backward pass (2N), but no
 weight gradients for the frozen base: 4N a token is the LoRA-appropriate count; 6N (the usual
 full fine-tuning count) is reported beside it.
 
