@@ -132,16 +132,14 @@ def main() -> None:
     import torch
 
     from adaptdocs.config import TrainConfig
-    from adaptdocs.models.loading import choose_precision
 
     texts = workspace_texts(args.workspace) if args.workspace else synthetic_facts(300)
     peaks = {dtype: matmul_peak_gflops(dtype, repeats=3 if args.quick else 10) for dtype in ("bf16", "fp32")}
     now = TrainConfig()
-    now_dtype = choose_precision(now.model.quantize, "cpu", 135_000_000)[0]
     runs = (
         # The settings before this benchmark's change: bf16 (chosen for AVX-512 BF16 too), one 128-token row a step.
         ("adaptdocs_before", "bf16", 1, packed_step),
-        ("adaptdocs_now", now_dtype, now.batch_size, packed_step),
+        ("adaptdocs_now", now.model.quantize, now.batch_size, packed_step),  # "auto": loading decides
         ("naive_padded_fp32", "fp32", args.naive_batch_size, padded_step),
     )
     results = {}
@@ -150,7 +148,7 @@ def main() -> None:
         model, tokenizer, info = lora_model(args.model, quantize)
         make = padded_batches if step is padded_step else packed_batches
         seconds, tokens = timed_steps(model, make(tokenizer, texts, args.seq_len, batch_size, steps + warmup), step, warmup)
-        params = info.parameters
+        params, quantize = info.parameters, info.dtype
         tps = tokens / seconds
         results[name] = {
             "dtype": quantize,
