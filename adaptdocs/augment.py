@@ -35,15 +35,21 @@ from .augment_filters import (
     split_statements,
     words,
 )
+from . import augment_chains, augment_lists
+from .augment_chains import CHAIN_TEMPLATE, Chain, read_chain_output
+from .augment_lists import LIST_TEMPLATE, ListGroup, read_list_output
 from .config import AugmentConfig, to_dict
-from .lineage import CorpusState, item_currency, item_inputs, model_fingerprint, sha
+from .exam_facts import FactIndex, read_facts
+from .lineage import CorpusState, item_currency, item_inputs, model_fingerprint, sha, template_fingerprint
 from .models.base import Model, Usage
 from .progress import NullReporter, Reporter
 from .store import Store, now
 from .templates import PromptTemplate, load_template
+from .verify import VERIFY_TEMPLATE, Check, Verdict, restates, swap_corruptions, verify_many
 from .workspace import Workspace
 
-LOCAL_TEMPLATES = ("augment_rephrase", "augment_reverse", "augment_infer", "augment_question")
+QUESTION_TEMPLATE = "augment_question"
+LOCAL_TEMPLATES = ("augment_rephrase", "augment_reverse", "augment_infer", QUESTION_TEMPLATE)
 # A comparison is reversed by its own template: among other examples, the small default model
 # carries "older than" into sentences that compare nothing, and keeps "faster" when it should flip.
 COMPARISON_TEMPLATE = "augment_reverse_comparison"
@@ -59,6 +65,8 @@ _LABEL = re.compile(r"^\s*[-*]?\s*[A-Z][A-Za-z ]{0,24}:\s*")
 # Question-answer pairs are stored as the question prompt of `compare` followed by the answer,
 # so the adapter learns the very format it is questioned in.
 QUESTION_PROMPT_TEMPLATE = "eval_question"
+# Rows of question-answer pairs asked about a kept join (global asks augment_question about it).
+JOIN_QUESTION_LABEL = "augment_global:question"
 
 
 @cache
@@ -74,6 +82,7 @@ class Unit:
     source_text: str
     sentence_ids: list[str]
     document_ids: list[str]
+    sources: list[str] = field(default_factory=list)  # the sentences verification shows; default [source_text]
 
 
 @dataclass
@@ -89,6 +98,7 @@ class Item:
     source_text: str = ""
     prefix: str = ""
     units: list[Unit] = field(default_factory=list)
+    picked: ListGroup | Chain | None = None  # what a rule picked for a list or chain item
     inputs: dict = field(default_factory=dict)  # its fingerprint (lineage.item_inputs); key = sha(inputs)
 
 
@@ -102,7 +112,7 @@ class StrategySummary:
     left_by_limit: int = 0
     windows: int = 0  # global: corpus windows (1 when the corpus fits the context)
     kept: Counter = field(default_factory=Counter)  # per template
-    dropped: Counter = field(default_factory=Counter)  # per reason
+    dropped: Counter = field(default_factory=Counter)  # per "template:reason"
     usage: Usage = field(default_factory=Usage)
     examples_total: int = 0  # stored after the run
     export: str | None = None
@@ -190,7 +200,7 @@ def augment(
             if strategy == "local":
                 items = _plan_local(store, config, model_id)
             else:
-                items = _plan_global(store, documents, config, model_id)
+                items = _plan_global(store, documents, config, model_id) + _plan_picked(store, vocabulary, config, model_id)
             result = _reconcile(store, strategy, items, config)
             summary.strategies[strategy] = result.summary
             r = result.summary
@@ -203,14 +213,13 @@ def augment(
             if strategy == "local":
                 _prepare_local(result.pending, loaded.get())
             else:
-                result.summary.windows = _prepare_global(result.pending, store, vocabulary, loaded.get(), reporter)
+                joins = [i for i in result.pending if i.template.name == GLOBAL_TEMPLATE]
+                result.summary.windows = _prepare_global(joins, store, vocabulary, loaded.get(), reporter) if joins else 0
+                _prepare_picked([i for i in result.pending if i.picked is not None], loaded.get())
             if config.dry_run:
                 summary.prompts += _dry_run_prompts(result.pending, loaded.get())
                 continue
-            filt = StatementFilter(vocabulary, (s.text for s in sentences), single_source=strategy == "local")
-            for row in store.examples(strategy):
-                filt.remember(row["text"])
-            _run(store, result.pending, loaded.get(), config, filt, vocabulary, result.summary, reporter)
+            _run(store, result.pending, loaded.get(), config, _Judge(store, strategy), result.summary, reporter)
         if not config.dry_run:
             for strategy, s in summary.strategies.items():
                 s.examples_total, s.export = export_examples(ws, strategy)
@@ -249,12 +258,17 @@ class _ModelOnDemand:
 
 
 def _settings(config: AugmentConfig, template: PromptTemplate) -> dict:
-    return {
+    settings = {
         "temperature": config.temperature,
         "samples": config.samples,
         "max_new_tokens": template.max_new_tokens,
         "quantize": config.model.quantize,
+        # What verification used: its prompt and margin (None: off).
+        "verify": [template_fingerprint(load_template(VERIFY_TEMPLATE)), config.verify_margin] if config.verify else None,
     }
+    if template.name == GLOBAL_TEMPLATE:
+        settings["join_questions"] = template_fingerprint(load_template(QUESTION_TEMPLATE))
+    return settings
 
 
 def _item(strategy: str, template: PromptTemplate, sentence_ids: list[str], document_ids: list[str],
@@ -280,6 +294,24 @@ def _plan_global(store: Store, documents, config: AugmentConfig, model_id: str) 
     template = load_template(GLOBAL_TEMPLATE)
     chash = store.corpus_hash()
     return [_item("global", template, [], [d.id], chash, model_id, config) for d in documents]
+
+
+def _plan_picked(store: Store, vocabulary: CorpusVocabulary, config: AugmentConfig, model_id: str) -> list[Item]:
+    """One item per list group (augment_lists.py) and per chain of two facts (augment_chains.py),
+    both picked by rule from the whole corpus, so the items go stale with it."""
+    index = corpus_index(store, vocabulary)
+    document_of = {s.id: s.document_id for s in store.sentences()}
+    chash = store.corpus_hash()
+    picks = [(LIST_TEMPLATE, g, [f for f in g.facts]) for g in augment_lists.list_groups(index)]
+    picks += [(CHAIN_TEMPLATE, c, [c.first, c.second]) for c in augment_chains.chains(index)]
+    templates = {name: load_template(name) for name in (LIST_TEMPLATE, CHAIN_TEMPLATE)}
+    items = []
+    for name, picked, facts in picks:
+        ids = list(dict.fromkeys(f.sentence_id for f in facts))
+        documents = list(dict.fromkeys(document_of[i] for i in ids))
+        items.append(_item("global", templates[name], ids, documents, chash, model_id, config, picked=picked,
+                           source_text=" ".join(picked.sources)))
+    return items
 
 
 @dataclass
@@ -337,6 +369,19 @@ def _prepare_local(items: list[Item], model: Model) -> None:
         item.units = [Unit(prompt, item.source_text, item.sentence_ids, item.document_ids)]
 
 
+def _prepare_picked(items: list[Item], model: Model) -> None:
+    """Prompts of list and chain items: their template's worked examples are the shared prefix."""
+    values = {LIST_TEMPLATE: augment_lists.prompt_values, CHAIN_TEMPLATE: augment_chains.prompt_values}
+    heads = {}
+    for item in items:
+        t = item.template
+        filled = values[t.name](item.picked)
+        if t.name not in heads:
+            heads[t.name] = _shared_head(t, model, **{k: _SENTINEL for k in filled})
+        item.prefix, prompt = _split(t, model, heads[t.name], **filled)
+        item.units = [Unit(prompt, item.source_text, item.sentence_ids, item.document_ids, item.picked.sources)]
+
+
 def _document_block(doc_template: PromptTemplate, doc) -> str:
     return doc_template.render(title=doc.relpath, text=doc.text)
 
@@ -373,7 +418,7 @@ def _prepare_global(items: list[Item], store: Store, vocabulary: CorpusVocabular
         for fact, linked in linked_facts(item.document_ids[0], in_window, vocabulary):
             _, prompt = _split(template, model, item.prefix, corpus=corpus, fact=fact.text, linked=linked.text)
             item.units.append(Unit(prompt, f"{fact.text} {linked.text}", [fact.id, linked.id],
-                                   [fact.document_id, linked.document_id]))
+                                   [fact.document_id, linked.document_id], [fact.text, linked.text]))
     return len(windows)
 
 
@@ -460,31 +505,185 @@ def worked_examples(template: PromptTemplate) -> list[str]:
     return [_LABEL.sub("", line).strip() for line in template.text.splitlines() if "$" not in line and line.strip()]
 
 
-def _run(store: Store, items: list[Item], model: Model, config: AugmentConfig, filt: StatementFilter,
-         vocabulary: CorpusVocabulary, summary: StrategySummary, reporter: Reporter) -> None:
+def _run(store: Store, items: list[Item], model: Model, config: AugmentConfig, judge: _Judge,
+         summary: StrategySummary, reporter: Reporter) -> None:
     groups: dict[tuple[str, str], list[Item]] = defaultdict(list)
     for item in items:
         groups[(item.template.name, item.prefix)].append(item)
-    examples_of = {name: WorkedExamples(worked_examples(g[0].template), vocabulary) for (name, _), g in groups.items()}
+    examples_of = {name: WorkedExamples(worked_examples(g[0].template), judge.vocabulary) for (name, _), g in groups.items()}
+    examples_of[QUESTION_TEMPLATE] = WorkedExamples(worked_examples(load_template(QUESTION_TEMPLATE)), judge.vocabulary)
     reporter.start(f"augment {items[0].strategy}", len(items))
     started = time.perf_counter()
     for (name, prefix), group in groups.items():
         template = group[0].template
         for chunk in _chunks(group, config.batch_size, config.samples):
-            prompts = [unit.prompt for item in chunk for unit in item.units for _ in range(config.samples)]
-            outputs, usage = model.generate(
-                prompts, prefix=prefix, max_new_tokens=template.max_new_tokens, temperature=config.temperature,
-                seed=config.seed, stop=template.stop, batch_size=config.batch_size,
-            ) if prompts else ([], Usage())
+            outputs, usage = _generate(model, template, prefix, [u.prompt for item in chunk for u in item.units], config)
+            written: list[list[Written]] = []
+            dropped: list[Counter] = []
+            at = 0
+            for item in chunk:
+                n = len(item.units) * config.samples
+                kept, lost = _read(item, outputs[at : at + n], config, judge, examples_of[name])
+                written.append(kept)
+                dropped.append(lost)
+                at += n
+            if config.verify:
+                usage = usage + _verify(written, dropped, model, config, judge)
+            if template.name == LIST_TEMPLATE and config.verify:
+                _drop_lists_with_unverified_members(written, dropped)
+            if template.name == GLOBAL_TEMPLATE:
+                usage = usage + _ask_about_joins(written, dropped, model, config, judge, examples_of[QUESTION_TEMPLATE])
+                if config.verify:
+                    usage = usage + _verify(written, dropped, model, config, judge)
             summary.usage = summary.usage + usage
             shares = _split_usage(usage, [len(item.units) for item in chunk])
-            at = 0
-            for item, share in zip(chunk, shares):
-                n = len(item.units) * config.samples
-                _save(store, item, outputs[at : at + n], model, config, filt, examples_of[name], share, summary)
-                at += n
+            for item, kept, lost, share in zip(chunk, written, dropped, shares):
+                _save(store, item, [w for w in kept if w.verdict is None or w.verdict.ok], lost, model, config, share, summary)
                 rate = summary.usage.generated_tokens / max(time.perf_counter() - started, 1e-9)
                 reporter.advance(1, f"{rate:.0f} tok/s")
+
+
+@dataclass
+class Written:
+    """One text the model wrote that passed the filters, waiting for verification.
+
+    Args:
+        template: what wrote it (the row's `template`).
+        text: the training text (a question-answer pair already in the question prompt's form).
+        check: the claim verification scores, with its sources and corruptions.
+        unit: the prompt it came from (for its source ids).
+        verdict: set by verification; None when verification is off.
+    """
+
+    template: str
+    text: str
+    check: Check
+    unit: Unit
+    verdict: Verdict | None = None
+
+
+class _Judge:
+    """What the filters and verification need to know of the corpus."""
+
+    def __init__(self, store: Store, strategy: str):
+        sentences = store.sentences()
+        self.vocabulary = CorpusVocabulary(s.text for s in sentences)
+        self.filter = StatementFilter(self.vocabulary, (s.text for s in sentences), single_source=strategy == "local")
+        for row in store.examples(strategy):
+            self.filter.remember(row["text"])
+        self.index = corpus_index(store, self.vocabulary)
+
+    def kin(self, name: str) -> list[str]:
+        """Other names of `name`'s kind in the corpus (same slot somewhere), most alike slot first."""
+        found = []
+        for slot in self.index.slots_of_name.get(name, ()):
+            found += [n for n in self.index.pools.get(slot, []) if n != name and n not in found]
+        return found
+
+    def check(self, claim: str, sources: list[str]) -> Check:
+        return Check(claim, sources, swap_corruptions(claim, sources, self.vocabulary, self.kin))
+
+    def checkable(self, check: Check) -> bool:
+        """Whether some corruption moves the sources' own names (see verify.swap_corruptions)."""
+        return bool(swap_corruptions(check.candidate, check.sources, self.vocabulary, kin=None))
+
+
+def corpus_index(store: Store, vocabulary: CorpusVocabulary) -> FactIndex:
+    sources = {d.id: d.relpath for d in store.documents()}
+    return FactIndex(read_facts(store.sentences(), sources, vocabulary))
+
+
+def _generate(model: Model, template: PromptTemplate, prefix: str, prompts: list[str], config: AugmentConfig):
+    prompts = [p for p in prompts for _ in range(config.samples)]
+    if not prompts:
+        return [], Usage()
+    return model.generate(prompts, prefix=prefix, max_new_tokens=template.max_new_tokens, temperature=config.temperature,
+                          seed=config.seed, stop=template.stop, batch_size=config.batch_size)
+
+
+def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
+          examples: WorkedExamples) -> tuple[list[Written], Counter]:
+    """What passes the filters of the item's outputs, with the check verification will give it."""
+    written, dropped = [], Counter()
+    name = item.template.name
+    for i, unit in enumerate(item.units):
+        texts = outputs[i * config.samples : (i + 1) * config.samples]
+        sources = unit.sources or [unit.source_text]
+        if item.template.output in ("list", "chain"):
+            for text in texts:
+                if item.template.output == "list":
+                    read = read_list_output(text, item.picked, judge.index, judge.vocabulary)
+                else:
+                    read = read_chain_output(text, item.picked, judge.vocabulary, judge.kin)
+                dropped.update(read.dropped)
+                for w in read.writings:
+                    text = _pair_text(w.question, w.text) if w.question else w.text
+                    written.append(Written(f"{name}:{w.kind}", text, w.check, unit))
+        elif item.template.output == "question_answer":
+            pairs, lost = _keep_question_answers(texts, unit.source_text, judge.filter, examples)
+            dropped.update(lost)
+            written += [Written(name, _pair_text(q, a), judge.check(f"{q} {a}", sources), unit) for q, a in pairs]
+        else:
+            kept, lost = judge.filter.keep([s for text in texts for s in split_statements(text)], unit.source_text, examples)
+            dropped.update(lost)
+            written += [Written(name, text, judge.check(text, sources), unit) for text in kept]
+    return written, dropped
+
+
+def _ask_about_joins(written: list[list[Written]], dropped: list[Counter], model: Model, config: AugmentConfig,
+                     judge: _Judge, examples: WorkedExamples) -> Usage:
+    """Question-answer pairs asked from each side of every kept join, checked against the join's
+    two facts: a model answers a question about a composed fact only if it saw it in question form."""
+    template = load_template(QUESTION_TEMPLATE)
+    head = _shared_head(template, model, sentence=_SENTINEL)
+    joins = [(k, w) for k, kept in enumerate(written) for w in kept
+             if w.template == GLOBAL_TEMPLATE and (w.verdict is None or w.verdict.ok)]
+    prompts = [_split(template, model, head, sentence=w.text)[1] for _, w in joins]
+    outputs, usage = _generate(model, template, head, prompts, config)
+    for j, (k, join) in enumerate(joins):
+        texts = outputs[j * config.samples : (j + 1) * config.samples]
+        pairs, lost = _keep_question_answers(texts, join.text, judge.filter, examples)
+        dropped[k].update({f"{JOIN_QUESTION_LABEL}:{r}": n for r, n in lost.items()})
+        written[k] += [Written(JOIN_QUESTION_LABEL, _pair_text(q, a), judge.check(f"{q} {a}", join.check.sources), join.unit)
+                       for q, a in pairs]
+    return usage
+
+
+def _verify(written: list[list[Written]], dropped: list[Counter], model: Model, config: AugmentConfig,
+            judge: _Judge) -> Usage:
+    """Judge every written text not judged yet (verify.py).
+
+    A text whose corruptions move its sources' own names is scored with its sources in the
+    prompt against them. One that names fewer than two names of its sources can only beat names
+    the sources never mention, which any text using the sources' names does: it is kept only if
+    it restates its sources (every content word from them), and then also scored against
+    whatever corruptions it has. Anything else is dropped, with its reason.
+    """
+    todo = [(w, lost) for kept, lost in zip(written, dropped) for w in kept if w.verdict is None]
+    for w, _ in todo:
+        if not judge.checkable(w.check) and not restates(w.check.candidate, w.check.sources):
+            w.verdict = Verdict(False, "names too few of its sources to move, and says more than they do", float("-inf"), 0.0)
+    scored = [w for w, _ in todo if w.verdict is None and w.check.corruptions]
+    verdicts, usage = verify_many(model, [w.check for w in scored], config.verify_margin, batch_size=config.batch_size)
+    for w, verdict in zip(scored, verdicts):
+        w.verdict = verdict
+    for w, lost in todo:
+        if w.verdict is None:
+            w.verdict = Verdict(True, "restates its sources, names nothing to move", 0.0, 0.0)
+        elif not w.verdict.ok:
+            lost[f"{w.template}:{'unverified' if w.verdict.corruption_scores else 'unverifiable'}"] += 1
+    return usage
+
+
+def _drop_lists_with_unverified_members(written: list[list[Written]], dropped: list[Counter]) -> None:
+    """A list is only as right as its members: when the model does not confirm one member's
+    statement, its list, count and list statement are dropped (the members it confirms stay)."""
+    for kept, lost in zip(written, dropped):
+        if any(w.template.endswith(":member") and not w.verdict.ok for w in kept):
+            for w in kept:
+                if not w.template.endswith(":member") and w.verdict.ok:
+                    w.verdict = Verdict(False, "a member's statement was not confirmed", w.verdict.margin, w.verdict.score)
+                    lost[f"{w.template}:member_unverified"] += 1
 
 
 def _chunks(items: list[Item], batch_size: int, samples: int) -> list[list[Item]]:
@@ -506,9 +705,14 @@ def _split_usage(usage: Usage, weights: list[int]) -> list[Usage]:
                   usage.seconds * w / total, usage.flops * w / total) for w in weights]
 
 
+def _pair_text(question: str, answer: str) -> str:
+    """A question-answer pair as a training text: the question prompt of `compare`, then the answer."""
+    return f"{_question_prompt().render(question=question)} {answer}"
+
+
 def _keep_question_answers(outputs: list[str], source: str, filt: StatementFilter,
-                           examples: WorkedExamples) -> tuple[list[str], Counter]:
-    """The pairs worth keeping, as training texts in the question prompt's format."""
+                           examples: WorkedExamples) -> tuple[list[tuple[str, str]], Counter]:
+    """The pairs worth keeping, as (question, answer)."""
     pairs, dropped = {}, Counter()
     for q, a in (pair for text in outputs for pair in split_question_answers(text)):
         reason = pair_reason_to_drop(q, a, source)
@@ -522,36 +726,30 @@ def _keep_question_answers(outputs: list[str], source: str, filt: StatementFilte
     dropped.update(kept_dropped)
     if not pairs and not dropped:
         dropped["empty"] += len(outputs)
-    return [f"{_question_prompt().render(question=pairs[k][0])} {pairs[k][1]}" for k in kept], dropped
+    return [pairs[k] for k in kept], dropped
 
 
-def _save(store: Store, item: Item, texts: list[str], model: Model, config: AugmentConfig, filt: StatementFilter,
-          examples: WorkedExamples, usage: Usage, summary: StrategySummary) -> None:
+def _save(store: Store, item: Item, kept: list[Written], dropped: Counter, model: Model, config: AugmentConfig,
+          usage: Usage, summary: StrategySummary) -> None:
     settings = json.dumps(item.inputs["settings"], sort_keys=True)
-    rows, dropped = [], Counter()
-    for i, unit in enumerate(item.units):
-        outputs = texts[i * config.samples : (i + 1) * config.samples]
-        if item.template.output == "question_answer":
-            kept, unit_dropped = _keep_question_answers(outputs, unit.source_text, filt, examples)
-        else:
-            kept, unit_dropped = filt.keep([s for text in outputs for s in split_statements(text)], unit.source_text, examples)
-        dropped.update(unit_dropped)
-        rows += [
-            {
-                "id": sha(item.key, text)[:32],
-                "item_key": item.key,
-                "strategy": item.strategy,
-                "template": item.template.name,
-                "text": text,
-                "source_sentence_ids": json.dumps(unit.sentence_ids),
-                "source_document_ids": json.dumps(sorted(set(unit.document_ids), key=unit.document_ids.index)),
-                "model": model.info.name,
-                "settings": settings,
-                "seed": config.seed,
-                "created_at": now(),
-            }
-            for text in kept
-        ]
+    rows = [
+        {
+            "id": sha(item.key, w.text)[:32],
+            "item_key": item.key,
+            "strategy": item.strategy,
+            "template": w.template,
+            "text": w.text,
+            "source_sentence_ids": json.dumps(w.unit.sentence_ids),
+            "source_document_ids": json.dumps(sorted(set(w.unit.document_ids), key=w.unit.document_ids.index)),
+            "model": model.info.name,
+            "settings": settings,
+            "seed": config.seed,
+            "created_at": now(),
+        }
+        for w in {w.text: w for w in kept}.values()
+    ]
+    # A reason without its template's name is the template of the item.
+    by_template = Counter({r if ":" in r else f"{item.template.name}:{r}": n for r, n in dropped.items()})
     store.save_item(
         {
             "key": item.key,
@@ -563,7 +761,7 @@ def _save(store: Store, item: Item, texts: list[str], model: Model, config: Augm
             "inputs": json.dumps(item.inputs, sort_keys=True),
             "model": model.info.name,
             "n_kept": len(rows),
-            "dropped": json.dumps(dict(dropped), sort_keys=True),
+            "dropped": json.dumps(dict(by_template), sort_keys=True),
             "prompt_tokens": usage.prompt_tokens,
             "cached_tokens": usage.cached_tokens,
             "generated_tokens": usage.generated_tokens,
@@ -573,8 +771,9 @@ def _save(store: Store, item: Item, texts: list[str], model: Model, config: Augm
         rows,
     )
     summary.done += 1
-    summary.kept[item.template.name] += len(rows)
-    summary.dropped.update(dropped)
+    summary.kept[item.template.name] += 0  # a template that kept nothing still shows
+    summary.kept.update(r["template"] for r in rows)
+    summary.dropped.update(by_template)
 
 
 def export_examples(ws: Workspace, strategy: str) -> tuple[int, str]:

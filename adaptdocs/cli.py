@@ -286,9 +286,12 @@ def augment(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Prompts generated together.")] = AugmentConfig.batch_size,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the prompts and token counts; change nothing.")] = False,
+    verify: Annotated[bool, typer.Option(help="Keep an example only if the model, shown its source sentences, prefers it "
+                                         "to the same text with its names moved (verify.py).")] = True,
+    verify_margin: Annotated[float, typer.Option(help="Nats by which an example must beat each corruption.")] = AugmentConfig.verify_margin,
     as_json: JsonOpt = False,
 ):
-    """Have the model write rephrasings, reversals and cross-document inferences of the corpus.
+    """Have the model write rephrasings, reversals, lists and cross-document inferences of the corpus.
 
     Finished items are kept: rerunning continues where a run stopped. Exports
     <workspace>/exports/augmented-<strategy>.jsonl.
@@ -301,7 +304,8 @@ def augment(
 
     config = AugmentConfig(
         strategy=strategy, model=ModelConfig(teacher or model, quantize, device, concurrency), limit=limit, samples=samples,
-        temperature=temperature, seed=seed, batch_size=batch_size, dry_run=dry_run,
+        temperature=temperature, seed=seed, batch_size=batch_size, dry_run=dry_run, verify=verify,
+        verify_margin=verify_margin,
     )
     ws = _workspace(workspace)
     with _progress() as reporter:
@@ -332,7 +336,8 @@ def augment(
         )
         out.print(_table(f"{name}: kept per template", sorted(s["kept"].items()), ("template", "kept")))
         if s["dropped"]:
-            out.print(_table(f"{name}: dropped per reason", sorted(s["dropped"].items()), ("reason", "dropped")))
+            rows = [(*key.rsplit(":", 1), n) for key, n in sorted(s["dropped"].items())]
+            out.print(_table(f"{name}: dropped per template and reason", rows, ("template", "reason", "dropped")))
         tokens = s["tokens"]
         out.print(
             _table(

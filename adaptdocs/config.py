@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import AdaptdocsError
 
+# Nats by which a verified statement must beat each of its corruptions (verify.py).
+VERIFY_MARGIN = 1.0
+
 QUANTIZE_CHOICES = ("auto", "nf4", "int8", "bf16", "fp32")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 STRATEGIES = ("local", "global")
@@ -84,6 +87,10 @@ class AugmentConfig:
     # so a kill loses at most one; a server backend sends a batch `concurrency` requests at a time.
     batch_size: int = 32
     dry_run: bool = False
+    # Keep a written example only when the model, with its source sentences in the prompt, prefers
+    # it to each of its corruptions by this many nats (verify.py). Off: every filtered example is kept.
+    verify: bool = True
+    verify_margin: float = VERIFY_MARGIN
 
     def __post_init__(self) -> None:
         _check(self.strategy, STRATEGIES + ("both",), "--strategy")

@@ -49,6 +49,7 @@ from .exam_facts import (
     frame,
     has_pronoun,
     read_facts,
+    same_frame_groups,
 )
 from .lineage import changed_inputs, exam_inputs
 from .exam_written import (
@@ -65,7 +66,7 @@ from .models.base import Model, Usage
 from .progress import NullReporter, Reporter
 from .questions import Question
 from .templates import TEMPLATES_DIR
-from .verify import DEFAULT_MARGIN, Check, verify_many
+from .verify import VERIFY_MARGIN, Check, verify_many
 from .workspace import Workspace
 
 # Bump when the way questions are built changes, so existing exams are rebuilt.
@@ -89,7 +90,7 @@ class ExamConfig:
     # False: only the kinds built by rule (no model is loaded): fast, and right by construction.
     model_written: bool = True
     # Nats by which a written statement must beat each of its corruptions in verification.
-    margin: float = DEFAULT_MARGIN
+    margin: float = VERIFY_MARGIN
     # The most prompts per model-written kind (reversal, multihop): bounds the time on a CPU.
     max_written: int = 64
     # Prompts generated, or sequences scored, together.
@@ -535,37 +536,26 @@ def aggregation_drafts(facts: Sequence[Fact], index: FactIndex, wording: dict[st
     Zarnoth". Skipped when another name of their kind appears with the fixed name anywhere,
     since the corpus may then say the same of it in other words.
     """
-    groups: dict[tuple, list[tuple[Fact, Mention]]] = defaultdict(list)
-    for fact in facts:
-        if fact.table or fact.unclear or len(fact.mentions) != 2 or has_pronoun(fact.text):
-            continue
-        relation = frame(fact)
-        for at in (0, 1):
-            groups[(relation, at, fact.mentions[1 - at].text)].append((fact, fact.mentions[at]))
     drafts = []
     tally = yields["aggregation by template"]
-    for (relation, at, fixed), members in groups.items():
-        names = list(dict.fromkeys(m.text for _, m in members))
-        if not 2 <= len(names) <= MAX_AGGREGATE:
-            continue
+    for group in same_frame_groups(facts, index, MAX_AGGREGATE):
+        names, fixed = group.names, group.fixed
         tally.candidates += 1
-        fact, mention = members[0]
-        slot_names = index.pools.get(mention.slot, [])
-        if any(n not in names and n in index.neighbours.get(fixed, ()) for n in slot_names):
+        if group.incomplete:
             tally.dropped["list_may_be_incomplete"] += 1
             continue
+        fact, mention = group.members[0]
         others = [n for n in index.candidates(names[0], mention.slot, [fixed], excluded=names)
                   if not any(n.lower() in m.lower() or m.lower() in n.lower() for m in names)]
-        rng = _rng(seed, "aggregation", relation, fixed)
+        rng = _rng(seed, "aggregation", frame(fact), fixed)
         wrong = _wrong_sets(names, others, rng)
         if wrong is None:
             tally.dropped["too_few_distractors"] += 1
             continue
-        blank = fact.text[: mention.start] + wording.get("blank", "___") + fact.text[mention.end:]
-        question = string.Template(wording["aggregation"]).substitute(statement=blank)
+        question = string.Template(wording["aggregation"]).substitute(statement=group.blanked(wording.get("blank", "___")))
         tally.made += 1
         drafts.append(Draft("aggregation", "question", question, _listing(names), [_listing(s) for s in wrong],
-                            [f for f, _ in members], "template"))
+                            [f for f, _ in group.members], "template"))
     return drafts
 
 

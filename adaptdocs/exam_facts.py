@@ -29,6 +29,7 @@ MIN_DISTRACTORS = 3
 # A table cell longer than this is prose, not a value to choose.
 MAX_CELL_WORDS = 5
 
+_COMPARISON = re.compile(r"\bthan\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’-][A-Za-z0-9]+)*")
 _FIELD = re.compile(r"\s*(?P<label>[^:.!?]{1,40}?):\s+(?P<value>[^.!?]+?)[.!?](?=\s|$)")
 
@@ -97,7 +98,7 @@ def opens_unclear(text: str) -> bool:
     return bool(first) and (first[0] in PRONOUNS or first[0] in DEMONSTRATIVES)
 
 
-def _singular(word: str) -> str:
+def singular(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
@@ -122,7 +123,7 @@ def _token_after(text: str, at: int) -> str:
     if not match:
         return "$"
     token = match.group(1)
-    return _singular(token.lower()) if token[0].isalnum() else token
+    return singular(token.lower()) if token[0].isalnum() else token
 
 
 def slots_of(text: str, start: int, end: int) -> tuple[str, str]:
@@ -216,11 +217,17 @@ class FactIndex:
     def __init__(self, facts: list[Fact]):
         self.facts = facts
         self.pools: dict[str, list[str]] = defaultdict(list)
+        # Each name's slots, the fine ones first: names of the same kind share one.
+        self.slots_of_name: dict[str, list[str]] = defaultdict(list)
         for fact in facts:
             for m in fact.mentions:
                 for slot in {m.slot, m.coarse}:
                     if m.text not in self.pools[slot]:
                         self.pools[slot].append(m.text)
+                if m.slot not in self.slots_of_name[m.text]:
+                    self.slots_of_name[m.text].insert(0, m.slot)
+                if m.coarse not in self.slots_of_name[m.text]:
+                    self.slots_of_name[m.text].append(m.coarse)
         self.neighbours: dict[str, set[str]] = defaultdict(set)
         previous: Fact | None = None
         for fact in facts:
@@ -398,3 +405,69 @@ def cloze_reason_to_skip(fact: Fact, index: int, known: set[str] = frozenset()) 
     if m.text.lower() in prefix.lower():
         return "answer_in_prefix"
     return None
+
+
+@dataclass
+class SameFrameGroup:
+    """Names the corpus says the same thing of, with the same other name.
+
+    Args:
+        members: (fact, the member's mention) per sentence, in corpus order.
+        names: the members' names, each once, in corpus order.
+        fixed: the other name, shared by every member's sentence.
+        incomplete: another name of the members' kind appears with `fixed` somewhere, so the corpus
+            may say the same of it in other words: the list may miss a member.
+    """
+
+    members: list[tuple[Fact, Mention]]
+    names: list[str]
+    fixed: str
+    incomplete: bool
+
+    def blanked(self, blank: str) -> str:
+        """The first member's sentence with the member replaced by `blank`."""
+        fact, mention = self.members[0]
+        return fact.text[: mention.start] + blank + fact.text[mention.end:]
+
+
+def same_frame_groups(facts: Sequence[Fact], index: FactIndex, max_names: int,
+                      one_name: bool = False) -> list[SameFrameGroup]:
+    """Groups of 2 to `max_names` names of which the corpus says the same thing ("The _ team works
+    in the Quorvale office" of Mubadra and of Zarnoth): two-name prose sentences with the same frame
+    and the same other name. The exam asks them as aggregation questions; augmentation writes them
+    as lists, and with `one_name` also groups one-name sentences ("The _ tool is used for billing"),
+    whose completeness no co-occurrence can check: the frame is the whole criterion."""
+    groups: dict[tuple, list[tuple[Fact, Mention]]] = defaultdict(list)
+    for fact in facts:
+        if fact.table or fact.unclear or has_pronoun(fact.text):
+            continue
+        relation = frame(fact)
+        if len(fact.mentions) == 1 and one_name:
+            groups[(relation, 0, "")].append((fact, fact.mentions[0]))
+        if len(fact.mentions) != 2:
+            continue
+        for at in (0, 1):
+            groups[(relation, at, fact.mentions[1 - at].text)].append((fact, fact.mentions[at]))
+    made = []
+    for (_, _, fixed), members in groups.items():
+        names = list(dict.fromkeys(m.text for _, m in members))
+        if not 2 <= len(names) <= max_names:
+            continue
+        slot_names = index.pools.get(members[0][1].slot, [])
+        incomplete = any(n not in names and n in index.neighbours.get(fixed, ()) for n in slot_names)
+        made.append(SameFrameGroup(members, names, fixed, incomplete))
+    return made
+
+
+def related_pairs(fact: Fact) -> list[tuple[str, str]]:
+    """The (name, other name) pairs a sentence relates, both ways: the two names of a two-name
+    prose sentence; a table row's first cell with each other short cell. A comparison ranks its
+    names rather than relating them, and a sentence with more names does not say which go together."""
+    if fact.table:
+        key = fact.mentions[0].text
+        cells = [m.text for m in fact.mentions[1:] if len(m.text.split()) <= MAX_CELL_WORDS and m.text != key]
+        return [(key, c) for c in cells] + [(c, key) for c in cells]
+    names = list(dict.fromkeys(fact.names))
+    if len(names) != 2 or _COMPARISON.search(fact.text):
+        return []
+    return [(names[0], names[1]), (names[1], names[0])]

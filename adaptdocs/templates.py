@@ -26,6 +26,7 @@ def _templates_dir() -> Path:
 
 
 TEMPLATES_DIR = _templates_dir()
+OUTPUTS = ("statements", "question_answer", "list", "chain")
 
 
 @dataclass
@@ -37,8 +38,10 @@ class PromptTemplate:
     stop: list[str] = field(default_factory=list)
     max_new_tokens: int = 64
     system: str | None = None
-    # What a generating template writes: "statements" (one or more sentences) or
-    # "question_answer" (lines "Q: <question>? A: <answer>").
+    # What a generating template writes: "statements" (one or more sentences),
+    # "question_answer" (lines "Q: <question>? A: <answer>"), "list" (lines "Question:",
+    # "How many:", "All:", "First:"; augment_lists.py) or "chain" (a statement, then Q/A lines;
+    # augment_chains.py).
     output: str = "statements"
 
     def render(self, model=None, **values: str) -> str:
@@ -66,6 +69,6 @@ def load_template(name: str, directory: Path | None = None) -> PromptTemplate:
         raise AdaptdocsError(f"template {path} is not valid TOML: {e}") from None
     if data.get("mode", "completion") not in ("completion", "chat"):
         raise AdaptdocsError(f"template {path}: mode must be 'completion' or 'chat'")
-    if data.get("output", "statements") not in ("statements", "question_answer"):
-        raise AdaptdocsError(f"template {path}: output must be 'statements' or 'question_answer'")
+    if data.get("output", "statements") not in OUTPUTS:
+        raise AdaptdocsError(f"template {path}: output must be one of {', '.join(OUTPUTS)}")
     return PromptTemplate(name=name, **data)

@@ -11,23 +11,26 @@ log p(statement | sources) − log p(statement | no sources), so that a name the
 anyway does not win; that costs a second scoring of every statement. The corruptions of the
 exam swap in names the sources lack, so the plain score serves there.
 
-Exam building uses it on model-written questions; augmentation can use it on model-written
-training statements.
+Exam building uses it on model-written questions (with the exam's own corruptions);
+augmentation on every model-written training statement, with the corruptions of
+`swap_corruptions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from .augment_filters import FUNCTION_WORDS
+from .augment_filters import FUNCTION_WORDS, CorpusVocabulary
+from .config import VERIFY_MARGIN
+from .exam_facts import name_spans
 from .models.base import Model, Usage
 from .templates import PromptTemplate, load_template
 
 VERIFY_TEMPLATE = "exam_verify"
-# Nats by which the candidate must beat each corruption.
-DEFAULT_MARGIN = 1.0
+# Corruptions per candidate: each is one more scored sequence.
+MAX_CORRUPTIONS = 5
 
 
 @cache
@@ -73,7 +76,7 @@ def _continuation(text: str) -> str:
     return " " + (first.lower() if first.lower() in FUNCTION_WORDS else first) + (" " + rest if rest else "")
 
 
-def verify_many(model: Model, checks: Sequence[Check], margin: float = DEFAULT_MARGIN, *, calibrate: bool = False,
+def verify_many(model: Model, checks: Sequence[Check], margin: float = VERIFY_MARGIN, *, calibrate: bool = False,
                 batch_size: int = 32, template: PromptTemplate | None = None) -> tuple[list[Verdict], Usage]:
     """Verify many candidates with one batched log-likelihood call.
 
@@ -119,7 +122,7 @@ def _verdict(check: Check, score: float, corrupted: list[float], margin: float) 
 
 
 def verify(model: Model, candidate: str, sources: Sequence[str], corruptions: Sequence[str],
-           margin: float = DEFAULT_MARGIN, calibrate: bool = False) -> Verdict:
+           margin: float = VERIFY_MARGIN, calibrate: bool = False) -> Verdict:
     """Whether `candidate` follows from `sources` better than each of `corruptions`, by `margin` nats.
 
     Args:
@@ -133,3 +136,73 @@ def verify(model: Model, candidate: str, sources: Sequence[str], corruptions: Se
     """
     verdicts, _ = verify_many(model, [Check(candidate, sources, corruptions)], margin, calibrate=calibrate)
     return verdicts[0]
+
+
+def swap_corruptions(candidate: str, sources: Sequence[str], vocabulary: CorpusVocabulary,
+                     kin: Callable[[str], list[str]] | None, limit: int = MAX_CORRUPTIONS) -> list[str]:
+    """The candidate made false by moving its names, most telling first.
+
+    1. two of its names exchanged (the relation turned around: "X owns Y" → "Y owns X");
+    2. one of its names replaced by another name of the sources (the wrong name in the slot, the
+       error a small model makes: "Which server is Kelm? Dorvale." where Dorvale is the hall);
+    3. one of its names replaced by a name of the same kind from elsewhere in the corpus (`kin`).
+    A candidate without names gives none: it cannot be checked this way. The first two kinds are
+    the telling ones: a wrong statement can beat a name the sources never mention (kind 3) just by
+    copying the sources' names, but it loses to the right one among them.
+
+    Args:
+        candidate: the statement (or "question? answer.").
+        sources: the sentences it should follow from.
+        vocabulary: tells names from ordinary words.
+        kin: other names of a name's kind in the corpus, best first; None: only kinds 1 and 2.
+        limit: the most corruptions returned.
+    """
+    own = list(dict.fromkeys(n for *_, n in name_spans(candidate, vocabulary.names(candidate))))
+    if not own:
+        return []
+    in_sources = [n for text in sources for *_, n in name_spans(text, vocabulary.names(text))]
+    foreign = [n for n in dict.fromkeys(in_sources) if not _overlaps(n, own)]
+    made = []
+    if len(own) >= 2:
+        made.append(_replace(candidate, {own[0]: own[1], own[1]: own[0]}))
+    for name in own:
+        made += [_replace(candidate, {name: other}) for other in foreign[:2]]
+    for name in own if kin is not None else ():
+        made += [_replace(candidate, {name: other}) for other in kin(name)
+                 if not _overlaps(other, own) and other not in in_sources][:1]
+    return [c for c in dict.fromkeys(made) if c != candidate][:limit]
+
+
+def _overlaps(name: str, names: Sequence[str]) -> bool:
+    low = name.lower()
+    return any(low in n.lower() or n.lower() in low for n in names)
+
+
+def _replace(text: str, mapping: dict[str, str]) -> str:
+    """Each name of `mapping` replaced, all at once, wherever it stands as a whole word."""
+    import re
+
+    pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(mapping, key=len, reverse=True)) + r")\b")
+    return pattern.sub(lambda m: mapping[m.group(1)], text)
+
+
+def restates(candidate: str, sources: Sequence[str]) -> bool:
+    """Whether every content word of the candidate (roughly stemmed) is in the sources: a
+    restatement that adds nothing, the only kind of statement about fewer than two names of its
+    sources that this module can vouch for."""
+    have = {_stem(w) for text in sources for w in _content(text)}
+    return all(_stem(w) in have for w in _content(candidate))
+
+
+def _content(text: str) -> list[str]:
+    import re
+
+    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in FUNCTION_WORDS]
+
+
+def _stem(word: str) -> str:
+    """studies, study, studied, studying → studi; plots → plot. Crude, and only ever compared with itself."""
+    for suffix in ("ies", "ied", "ing", "es", "ed", "s", "y"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + ("i" if suffix in ("ies", "ied", "y") else "")
+    return word

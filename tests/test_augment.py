@@ -63,7 +63,8 @@ def reverse_or_echo(prefix: str, prompt: str) -> str:
 
 
 def local(**kw) -> AugmentConfig:
-    return AugmentConfig(strategy="local", **kw)
+    """Local augmentation; verification off unless asked (a FakeModel scores only when given a score)."""
+    return AugmentConfig(strategy="local", **{"verify": False, **kw})
 
 
 # -- parsing and filters ------------------------------------------------------------
@@ -190,18 +191,17 @@ def test_names_ignore_sentence_initial_common_words():
 
 
 def test_templates_use_no_sample_corpus_names():
-    """The worked examples must be generic: none of the sample corpus's names."""
+    """The worked examples must be generic: none of the development corpora's names."""
     from pathlib import Path
 
-    corpus = Path(__file__).resolve().parent.parent / "sample_corpus" / "facts.jsonl"
-    if not corpus.exists():
-        pytest.skip("no sample corpus")
+    root = Path(__file__).resolve().parent.parent
     names = set()
-    for line in corpus.read_text().splitlines():
-        fact = json.loads(line)
-        names |= {w for w in f"{fact['subject']} {fact['object']}".split() if w[:1].isupper()}
+    for corpus in (root / "sample_corpus" / "facts.jsonl", root / "benchmarks" / "corpora" / "ondravel" / "facts.jsonl"):
+        for line in corpus.read_text().splitlines():
+            fact = json.loads(line)
+            names |= {w for w in f"{fact['subject']} {fact['object']}".split() if w[:1].isupper()}
     for name in ("augment_rephrase", "augment_reverse", "augment_reverse_comparison", "augment_infer", "augment_question",
-                 "augment_global"):
+                 "augment_global", "augment_list", "augment_chain"):
         text = load_template(name).text
         assert not {n for n in names if f" {n} " in text or f" {n}." in text}, name
 
@@ -216,8 +216,10 @@ def test_local_keeps_reversal_with_provenance_and_exports(ws):
     assert data["items"]["done"] == 5 * 4
     assert data["kept"] == {"augment_infer": 0, "augment_question": 2, "augment_rephrase": 0, "augment_reverse": 1,
                             "augment_reverse_comparison": 0}
-    assert data["dropped"]["copy"] >= 10 and data["dropped"]["answer_not_in_source"] >= 1
-    assert data["dropped"]["missing_names"] >= 1
+    dropped = data["dropped"]  # per "template:reason"
+    assert sum(n for key, n in dropped.items() if key.endswith(":copy")) >= 10
+    assert dropped["augment_question:answer_not_in_source"] >= 1
+    assert sum(n for key, n in dropped.items() if key.endswith(":missing_names")) >= 1
     # A kept question-answer pair is stored in the form `compare` asks its questions in.
     [pair, _] = sorted((r for r in ws.store.examples("local") if r["template"] == "augment_question"),
                        key=lambda r: "Plosk" not in r["text"])
@@ -261,22 +263,23 @@ def test_resume_skips_done_items_and_limit(ws):
 
 
 def test_changed_document_redoes_only_its_items(ws):
-    augment(ws, AugmentConfig(strategy="both"), model=FakeModel(reverse_or_echo))
+    augment(ws, AugmentConfig(strategy="both", verify=False), model=FakeModel(reverse_or_echo))
     ws.store.delete_document("/docs/teams.md")
     add_document(ws, "teams.md", ["The Mubadra team sits in the Orsk building."])
     model = FakeModel(reverse_or_echo)
-    summary = augment(ws, AugmentConfig(strategy="both"), model=model)
+    summary = augment(ws, AugmentConfig(strategy="both", verify=False), model=model)
     loc, glob = summary.strategies["local"], summary.strategies["global"]
     assert (loc.stale_removed, loc.done, loc.skipped) == (8, 4, 12)
-    # Global items depend on the whole corpus: every one is stale.
-    assert (glob.stale_removed, glob.done, glob.skipped) == (2, 2, 0)
+    # Global items depend on the whole corpus: every one is stale (a document each, and the chain
+    # Plosk tool → Mubadra team → its building).
+    assert (glob.stale_removed, glob.done, glob.skipped) == (3, 3, 0)
     assert len(ws.store.augment_items("local")) == 16
 
 
 def test_dry_run_changes_nothing(ws):
     model = FakeModel(reverse_or_echo)
     before = ws.store.counts()
-    summary = augment(ws, AugmentConfig(strategy="both", dry_run=True, limit=2), model=model)
+    summary = augment(ws, AugmentConfig(strategy="both", dry_run=True, limit=2, verify=False), model=model)
     assert model.calls == []
     assert ws.store.counts() == before and ws.store.runs() == [] and not ws.exports_dir.exists()
     assert len(summary.prompts) == 4
@@ -290,22 +293,36 @@ def test_dry_run_changes_nothing(ws):
 
 def test_global_prefix_is_the_corpus_and_linked_facts_are_joined(ws):
     def join(prefix, prompt):
+        if prefix.startswith("Two facts share a name"):  # the chain item: tested on its own
+            return ""
+        if prefix.startswith("For each fact"):  # questions about a kept join
+            if "team that sits" in prompt:
+                return "Q: In which building does the team that owns the Plosk tool sit? A: Vostra."
+            return ""
         if "Plosk" in prompt.splitlines()[0]:
             return " The Plosk tool is owned by a team that sits in the Vostra building. Plosk tools."
         return " The Mubadra team, which owns the Plosk tool, sits in the Vostra building."
 
     model = FakeModel(join)
-    summary = augment(ws, AugmentConfig(strategy="global"), model=model)
+    summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=model)
     s = summary.strategies["global"]
-    assert s.windows == 1 and s.done == 2
-    assert len(model.calls) == 1 and len(model.calls[0]["prompts"]) == 2
+    assert s.windows == 1 and s.done == 3  # a document each, and one chain
+    assert len(model.calls) == 3 and len(model.calls[0]["prompts"]) == 2
     assert all(sentence in model.calls[0]["prefix"] for sentence in CORPUS)
+    # Then each kept join is asked about, from each side, in the question prompt's form.
+    assert sorted(model.calls[1]["prompts"]) == [f"Fact: {j}\n" for j in (
+        "The Mubadra team, which owns the Plosk tool, sits in the Vostra building.",
+        "The Plosk tool is owned by a team that sits in the Vostra building.")]
     rows = {r["text"]: r for r in ws.store.examples("global")}
+    question = load_template("eval_question").render(question="In which building does the team that owns the Plosk tool sit?")
     assert sorted(rows) == [
+        f"{question} Vostra.",
         "The Mubadra team, which owns the Plosk tool, sits in the Vostra building.",
         "The Plosk tool is owned by a team that sits in the Vostra building.",
     ]
-    assert s.dropped == {"too_short": 1}
+    assert rows[f"{question} Vostra."]["template"] == "augment_global:question"
+    assert s.dropped == {"augment_global:too_short": 1, "augment_global:question:empty": 1,
+                         "augment_chain:chain_statement_missing": 1}
     by_text = {x.text: x for x in ws.store.sentences()}
     row = rows["The Plosk tool is owned by a team that sits in the Vostra building."]
     fact, linked = by_text[DOCS["tools.md"][0]], by_text[DOCS["teams.md"][0]]
@@ -337,10 +354,10 @@ def test_global_windows_when_corpus_does_not_fit(ws):
             logs.append(message)
 
     model = FakeModel(lambda prefix, prompt: "", context_length=260)
-    summary = augment(ws, AugmentConfig(strategy="global"), reporter=Log(), model=model)
+    summary = augment(ws, AugmentConfig(strategy="global", verify=False), reporter=Log(), model=model)
     assert summary.strategies["global"].windows > 1
     assert any("windows" in m for m in logs)
-    assert summary.strategies["global"].done == 3
+    assert summary.strategies["global"].done == 3 + 1  # a document each, and one chain
 
 
 def test_corpus_windows_group_documents_by_shared_names():
@@ -365,7 +382,7 @@ def test_cli_dry_run_and_json(ws, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "Reversed:" not in result.output  # only the first item: the rephrasing of the first sentence
     assert "Rephrased:" in result.output and "nothing was changed" in result.output
-    result = runner.invoke(app, ["augment", "-w", str(ws.root), "--strategy", "local", "--json"])
+    result = runner.invoke(app, ["augment", "-w", str(ws.root), "--strategy", "local", "--json", "--no-verify"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["strategies"]["local"]["kept"]["augment_reverse"] == 1
@@ -412,3 +429,151 @@ def test_default_model_writes_a_simple_reversal(tmp_path):
     augment(ws, AugmentConfig(strategy="local", batch_size=4))
     # Whichever template writes it first keeps it; the others' copies count as duplicates.
     assert "The Mubadra team owns the Kotrizo tool." in {r["text"] for r in ws.store.examples("local")}
+
+
+# -- verification, joins in question form, lists -----------------------------------------------
+
+
+def test_swap_corruptions_move_the_names():
+    from adaptdocs.verify import swap_corruptions
+
+    vocabulary = CorpusVocabulary(CORPUS + ["The Lagle tool is owned by the Tesk team."])
+    made = swap_corruptions("Which team owns the Plosk tool? Mubadra.", [CORPUS[0]], vocabulary,
+                            kin=lambda name: {"Mubadra": ["Tesk"], "Plosk": ["Lagle"]}[name])
+    assert made == [
+        "Which team owns the Mubadra tool? Plosk.",  # the relation turned around
+        "Which team owns the Lagle tool? Mubadra.",  # a name of the same kind from elsewhere
+        "Which team owns the Plosk tool? Tesk.",
+    ]
+    assert swap_corruptions("Every data tool is reviewed.", [CORPUS[4]], vocabulary, kin=lambda name: []) == []
+
+
+def believes(true_statements: set[str]):
+    """A score function: a statement the model 'believes' scores 0, anything else -5 (per word)."""
+
+    def score(prefix, context, continuation):
+        text = continuation.strip()
+        return 0.0 if any(text.lower() == t.lower() for t in true_statements) else -5.0
+
+    return score
+
+
+def test_verification_keeps_what_the_sources_support_and_says_why_it_drops(ws):
+    def respond(prefix, prompt):
+        line = prompt.strip().splitlines()[0]
+        if "Plosk tool is owned" in line and prompt.rstrip().endswith("Reversed:"):
+            return " The Mubadra team owns the Plosk tool."
+        if "Mubadra team sits" in line and prompt.rstrip().endswith("Reversed:"):
+            return " The Vostra team houses the Mubadra building."  # the names in the wrong slots
+        return ""
+
+    truth = {"the Mubadra team owns the Plosk tool.", "the Vostra building houses the Mubadra team."}
+    model = FakeModel(respond, score=believes(truth))
+    summary = augment(ws, local(verify=True), model=model)
+    kept = {r["text"] for r in ws.store.examples("local")}
+    assert kept == {"The Mubadra team owns the Plosk tool."}
+    assert summary.strategies["local"].dropped["augment_reverse:unverified"] == 1, summary.strategies["local"].dropped
+    # Each check scored the claim after its source sentence, against its corruptions.
+    [(_, requests)] = [c for c in model.score_calls if any("Mubadra team owns" in x for _, x in c[1])]
+    assert all(CORPUS[0] in context for context, x in requests if "Plosk" in x and "owns" in x)
+
+
+LIST_DOCS = {
+    "tools.md": ["The Lindo tool is used for billing.", "The Quarrow tool is used for billing.",
+                 "The Fesk tool is used for payroll."],
+    "teams.md": ["The Mubadra team owns the Fesk tool."],
+}
+
+
+def list_writer(all_line: str):
+    def respond(prefix, prompt):
+        if prefix.startswith("Each group of facts"):
+            return (" Which tools are used for billing?\nHow many: How many tools are used for billing?\n" + all_line +
+                    "\nFirst: Lindo is one of the tools used for billing.")
+        return ""
+
+    return respond
+
+
+def test_lists_are_written_from_every_member_of_a_group(tmp_path):
+    from conftest import store_corpus
+
+    ws = store_corpus(tmp_path / "ws", LIST_DOCS)
+    model = FakeModel(list_writer("All: The Lindo and Quarrow tools are used for billing."))
+    summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=model)
+    [list_prompt] = [p for c in model.calls if c["prefix"].startswith("Each group") for p in c["prompts"]]
+    assert list_prompt == ("Facts: The Lindo tool is used for billing. The Quarrow tool is used for billing.\n"
+                           "Names: Lindo, Quarrow\nQuestion:")
+    rows = {r["text"]: r["template"] for r in ws.store.examples("global")}
+    question = load_template("eval_question").render(question="Which tools are used for billing?")
+    count = load_template("eval_question").render(question="How many tools are used for billing?")
+    assert rows == {
+        f"{question} Lindo and Quarrow.": "augment_list:question",
+        f"{count} Two.": "augment_list:count",
+        "The Lindo and Quarrow tools are used for billing.": "augment_list:all",
+        "Lindo is one of the tools used for billing.": "augment_list:member",
+        "Quarrow is one of the tools used for billing.": "augment_list:member",
+    }
+    assert summary.strategies["global"].kept["augment_list:member"] == 2
+
+
+def test_a_list_statement_that_misses_a_member_is_dropped_and_lists_are_verified(tmp_path):
+    from conftest import store_corpus
+
+    ws = store_corpus(tmp_path / "ws", LIST_DOCS)
+    model = FakeModel(list_writer("All: The Lindo tool is used for billing."),
+                      score=believes({"which tools are used for billing? Lindo and Quarrow.",
+                                      "Lindo is one of the tools used for billing.",
+                                      "Quarrow is one of the tools used for billing."}))
+    summary = augment(ws, AugmentConfig(strategy="global"), model=model)
+    dropped = summary.strategies["global"].dropped
+    assert dropped["augment_list:list_statement_names_differ"] == 1
+    kept = {r["template"] for r in ws.store.examples("global")}
+    assert kept == {"augment_list:question", "augment_list:member"}  # the count: not believed
+    # The wrong lists it was compared with swap a member for a tool that is no member (Fesk).
+    requests = [x for _, calls in model.score_calls for _, x in calls]
+    assert any("Fesk" in x and "billing?" in x for x in requests)
+
+
+CHAIN_DOCS = {
+    "tools.md": ["The Plosk tool is owned by the Mubadra team.", "Tool: Kelder. Series: Orrin."],
+    "teams.md": ["The Mubadra team works in the Vostra building.", "Orrin tools are patched twice a month."],
+}
+
+
+def test_chains_are_asked_from_each_end_and_checked_by_rule(tmp_path):
+    from conftest import store_corpus
+
+    def compose(prefix, prompt):
+        if not prefix.startswith("Two facts share a name"):
+            return ""
+        if "Shared name: Mubadra." in prompt:  # asked from either end
+            return (" The Plosk tool is owned by a team that works in the Vostra building.\n"
+                    "Q: In which building does the team that owns the Plosk tool work? A: Vostra.\n"
+                    "Q: Which tool is owned by the team that works in the Vostra building? A: Plosk.\n"
+                    "Q: Which team owns the Plosk tool? A: Mubadra.")  # names the shared name: dropped
+        if "First name: Kelder." in prompt:
+            return (" The Kelder tool is patched twice a month.\n"
+                    "Q: How often is the Kelder tool patched? A: Twice a month.\n"
+                    "Q: How often is the Kelder tool patched? A: Once a year.")  # not what the facts say
+        return ""
+
+    ws = store_corpus(tmp_path / "ws", CHAIN_DOCS)
+    model = FakeModel(compose)
+    summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=model)
+    prompts = [p for c in model.calls if c["prefix"].startswith("Two facts") for p in c["prompts"]]
+    assert ("Facts: Tool: Kelder. Series: Orrin. Orrin tools are patched twice a month.\n"
+            "First name: Kelder. Shared name: Orrin.\nSo:") in prompts
+    assert sum("Shared name: Mubadra." in p for p in prompts) == 1  # one chain, asked from both ends
+    ask = load_template("eval_question").render
+    rows = {r["text"]: r["template"] for r in ws.store.examples("global") if r["template"].startswith("augment_chain")}
+    assert rows == {
+        "The Plosk tool is owned by a team that works in the Vostra building.": "augment_chain:statement",
+        f"{ask(question='In which building does the team that owns the Plosk tool work?')} Vostra.": "augment_chain:question",
+        f"{ask(question='Which tool is owned by the team that works in the Vostra building?')} Plosk.": "augment_chain:question",
+        "The Kelder tool is patched twice a month.": "augment_chain:statement",
+        f"{ask(question='How often is the Kelder tool patched?')} Twice a month.": "augment_chain:question",
+    }
+    dropped = summary.strategies["global"].dropped
+    assert dropped["augment_chain:chain_question_names_shared_name"] == 1
+    assert dropped["augment_chain:chain_answer_not_from_second_fact"] == 1

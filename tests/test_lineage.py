@@ -67,7 +67,7 @@ def test_each_input_makes_exactly_its_dependents_stale(tmp_path, workspace_env, 
     (docs / "teams.txt").write_text("The Mubadra team sits in the Vostra building.\n")
     ws = Workspace(workspace_env)
     ingest_paths(ws, [docs], IngestConfig(workers=1))
-    augment(ws, AugmentConfig(strategy="both"), model=FakeModel(rephrase_everything))
+    augment(ws, AugmentConfig(strategy="both", verify=False), model=FakeModel(rephrase_everything))
     assert any(e["template"] == "augment_rephrase" for e in ws.store.examples("local"))
     for data in ("plain", "local"):
         train(ws, replace(SETTINGS, data=data))
@@ -121,7 +121,7 @@ def test_an_adapter_records_its_rows_composition_and_documents(tmp_path, workspa
     (docs / "tools.txt").write_text("The Plosk tool is owned by the Mubadra team.\n")
     ws = Workspace(workspace_env)
     ingest_paths(ws, [docs], IngestConfig(workers=1))
-    augment(ws, AugmentConfig(strategy="local"), model=FakeModel(rephrase_everything))
+    augment(ws, AugmentConfig(strategy="local", verify=False), model=FakeModel(rephrase_everything))
     train(ws, replace(SETTINGS, data="local"))
     record = json.loads((ws.adapter_dir("local") / "adaptdocs.json").read_text())
     assert record["training_set"]["composition"] == {"augmented:augment_rephrase": 1, "sentences": 1}
