@@ -583,6 +583,12 @@ class _Judge:
     def check(self, claim: str, sources: list[str]) -> Check:
         return Check(claim, sources, swap_corruptions(claim, sources, self.vocabulary, self.kin))
 
+    def check_pair(self, question: str, answer: str, sources: list[str]) -> Check:
+        """A question-answer pair is wrong when its answer is: only the answer's names are moved
+        (exchanging the question's name with the answer's only makes a question of another kind)."""
+        wrong = swap_corruptions(answer, sources, self.vocabulary, self.kin)
+        return Check(f"{question} {answer}", sources, [f"{question} {w}" for w in wrong])
+
     def checkable(self, check: Check) -> bool:
         """Whether some corruption moves the sources' own names (see verify.swap_corruptions)."""
         return bool(swap_corruptions(check.candidate, check.sources, self.vocabulary, kin=None))
@@ -622,7 +628,7 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
         elif item.template.output == "question_answer":
             pairs, lost = _keep_question_answers(texts, unit.source_text, judge.filter, examples)
             dropped.update(lost)
-            written += [Written(name, _pair_text(q, a), judge.check(f"{q} {a}", sources), unit) for q, a in pairs]
+            written += [Written(name, _pair_text(q, a), judge.check_pair(q, a, sources), unit) for q, a in pairs]
         else:
             kept, lost = judge.filter.keep([s for text in texts for s in split_statements(text)], unit.source_text, examples)
             dropped.update(lost)
@@ -644,7 +650,7 @@ def _ask_about_joins(written: list[list[Written]], dropped: list[Counter], model
         texts = outputs[j * config.samples : (j + 1) * config.samples]
         pairs, lost = _keep_question_answers(texts, join.text, judge.filter, examples)
         dropped[k].update({f"{JOIN_QUESTION_LABEL}:{r}": n for r, n in lost.items()})
-        written[k] += [Written(JOIN_QUESTION_LABEL, _pair_text(q, a), judge.check(f"{q} {a}", join.check.sources), join.unit)
+        written[k] += [Written(JOIN_QUESTION_LABEL, _pair_text(q, a), judge.check_pair(q, a, join.check.sources), join.unit)
                        for q, a in pairs]
     return usage
 
@@ -654,7 +660,9 @@ def _verify(written: list[list[Written]], dropped: list[Counter], model: Model, 
     """Judge every written text not judged yet (verify.py).
 
     A text whose corruptions move its sources' own names is scored with its sources in the
-    prompt against them. One that names fewer than two names of its sources can only beat names
+    prompt against them, calibrated: by what the sources add to each one's log-likelihood, so
+    that a name the model finds likely anyway ("Korrimat started earlier than Filtarro" beat its
+    own source's "Filtarro started earlier than Korrimat" by 1.3 nats uncalibrated) does not win. One that names fewer than two names of its sources can only beat names
     the sources never mention, which any text using the sources' names does: it is kept only if
     it restates its sources (every content word from them), and then also scored against
     whatever corruptions it has. Anything else is dropped, with its reason.
@@ -664,7 +672,8 @@ def _verify(written: list[list[Written]], dropped: list[Counter], model: Model, 
         if not judge.checkable(w.check) and not restates(w.check.candidate, w.check.sources):
             w.verdict = Verdict(False, "names too few of its sources to move, and says more than they do", float("-inf"), 0.0)
     scored = [w for w, _ in todo if w.verdict is None and w.check.corruptions]
-    verdicts, usage = verify_many(model, [w.check for w in scored], config.verify_margin, batch_size=config.batch_size)
+    verdicts, usage = verify_many(model, [w.check for w in scored], config.verify_margin, calibrate=True,
+                                  batch_size=config.batch_size)
     for w, verdict in zip(scored, verdicts):
         w.verdict = verdict
     for w, lost in todo:

@@ -58,7 +58,8 @@ _THAN = re.compile(r"\bthan\b", re.IGNORECASE)
 _OPPOSITES = [("faster", "slower"), ("quicker", "slower"), ("larger", "smaller"), ("bigger", "smaller"),
               ("older", "newer"), ("older", "younger"), ("more", "less"), ("more", "fewer"), ("higher", "lower"),
               ("longer", "shorter"), ("heavier", "lighter"), ("cheaper", "dearer"), ("north", "south"),
-              ("east", "west"), ("above", "below"), ("before", "after"), ("better", "worse")]
+              ("east", "west"), ("above", "below"), ("before", "after"), ("better", "worse"), ("earlier", "later"),
+              ("warmer", "colder"), ("wider", "narrower"), ("deeper", "shallower"), ("stronger", "weaker")]
 _COMPARATIVES = {w for pair in _OPPOSITES for w in pair}
 
 

@@ -449,11 +449,13 @@ def test_swap_corruptions_move_the_names():
 
 
 def believes(true_statements: set[str]):
-    """A score function: a statement the model 'believes' scores 0, anything else -5 (per word)."""
+    """A score function: with its sources in the prompt, a statement the model 'believes' scores 0,
+    anything else -5; without sources everything scores -5 (verification is calibrated)."""
 
     def score(prefix, context, continuation):
         text = continuation.strip()
-        return 0.0 if any(text.lower() == t.lower() for t in true_statements) else -5.0
+        shown = context.split("Facts:", 1)[-1].split("\n", 1)[0].strip()
+        return 0.0 if shown and any(text.lower() == t.lower() for t in true_statements) else -5.0
 
     return score
 
@@ -475,7 +477,9 @@ def test_verification_keeps_what_the_sources_support_and_says_why_it_drops(ws):
     assert summary.strategies["local"].dropped["augment_reverse:unverified"] == 1, summary.strategies["local"].dropped
     # Each check scored the claim after its source sentence, against its corruptions.
     [(_, requests)] = [c for c in model.score_calls if any("Mubadra team owns" in x for _, x in c[1])]
-    assert all(CORPUS[0] in context for context, x in requests if "Plosk" in x and "owns" in x)
+    contexts = {context for context, x in requests if "Mubadra team owns the Plosk tool" in x}
+    # Once with its source sentence in the prompt, once without (calibration).
+    assert len(contexts) == 2 and sum(CORPUS[0] in c for c in contexts) == 1
 
 
 LIST_DOCS = {
