@@ -32,6 +32,9 @@ REASONS = (
     "lost_names",
     "missing_names",
     "self_relation",
+    "wrong_kind",
+    "negation_changed",
+    "repetition",
     "invented_comparison",
     "wrong_comparison",
     "unlinked_names",
@@ -51,6 +54,10 @@ FUNCTION_WORDS = frozenset(
     yes as than like unlike""".split()
 )
 
+# Words that turn a statement around: a restatement must keep them, and nothing may add them.
+NEGATIONS = frozenset("not no never none nobody nothing neither nor without cannot".split())
+# Words before a name that make the word after it the name's kind: "the Gulmesh tool", "an Ombrisk server".
+_DETERMINERS = frozenset("the a an every each this that our its their".split())
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’-][A-Za-z0-9]+)*")
 _BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,3}[.)])\s+")
 _THAN = re.compile(r"\bthan\b", re.IGNORECASE)
@@ -61,6 +68,9 @@ _OPPOSITES = [("faster", "slower"), ("quicker", "slower"), ("larger", "smaller")
               ("east", "west"), ("above", "below"), ("before", "after"), ("better", "worse"), ("earlier", "later"),
               ("warmer", "colder"), ("wider", "narrower"), ("deeper", "shallower"), ("stronger", "weaker")]
 _COMPARATIVES = {w for pair in _OPPOSITES for w in pair}
+# "the most patched", "the oldest": a ranking no single fact makes, unless the source makes it.
+_SUPERLATIVES = {"most", "least", "best", "worst"} | {
+    w[:-2] + "est" for w in _COMPARATIVES if w.endswith("er") and w not in ("better", "after")}
 
 
 def _comparison(text: str, names: set[str]) -> tuple[str, list[str]] | None:
@@ -68,6 +78,10 @@ def _comparison(text: str, names: set[str]) -> tuple[str, list[str]] | None:
     found = [w.lower() for w in words(text) if w.lower() in _COMPARATIVES]
     order = list(dict.fromkeys(w for w in words(text) if w in names))
     return (found[0], order) if found and len(order) >= 2 else None
+
+
+def _superlatives(text: str) -> set[str]:
+    return {w.lower() for w in words(text)} & _SUPERLATIVES
 
 
 def comparison_consistent(statement: str, source: str, names: set[str]) -> bool:
@@ -81,6 +95,29 @@ def comparison_consistent(statement: str, source: str, names: set[str]) -> bool:
     if new_order[:2] == order[:2]:
         return new_word == word
     return new_order[:2] == order[1::-1] and opposite
+
+def negated(text: str) -> bool:
+    """Whether `text` says "not" in some form ("never", "don't", "without", ...)."""
+    return any(w.lower() in NEGATIONS or w.lower().endswith("n't") for w in words(text))
+
+
+def repeated_phrase(statement: str, source: str) -> str | None:
+    """A two-word phrase with a content word that the statement says more often than its source,
+    or None: the loop of a small model ("the end of the end of the week") or a kind given to
+    two names ("the Saffrin server is a member of the Ombrisk server")."""
+    def counts(text: str) -> Counter:
+        low = [w.lower() for w in words(text)]
+        return Counter(p for p in zip(low, low[1:]) if not (p[0] in FUNCTION_WORDS and p[1] in FUNCTION_WORDS))
+    have = counts(source)
+    for phrase, n in counts(statement).items():
+        if n > 1 and n > have[phrase]:
+            return " ".join(phrase)
+    return None
+
+
+def _kind_stem(word: str) -> str:
+    return word.lower().removesuffix("s")
+
 
 def words(text: str) -> list[str]:
     """The words of `text`, possessive 's removed ("Plosk's" → "Plosk")."""
@@ -153,14 +190,19 @@ def pair_reason_to_drop(question: str, answer: str, source: str) -> str | None:
     return None
 
 
-def answer_first(question: str, answer: str) -> str:
-    """A question-answer pair as the filters read it: the answer, then the question.
+# A question that ends in its preposition ("Who is the Mubadra team led by?") asks for what follows it.
+_STRANDED = re.compile(r"\b(?:by|for|to|in|on|at|with|from|of|than|about)\s*\?$", re.IGNORECASE)
 
-    The answer takes the place of the question's unknown, which usually opens the question, so
-    the pair reads in the order of a statement and the comparison check applies: "Moldrup. Which
-    server is slower than the Vantry server?" keeps the sense of "Vantry is faster than Moldrup".
+
+def statement_order(question: str, answer: str) -> str:
+    """A question-answer pair in the order of a statement, as the filters read it.
+
+    The answer takes the place of the question's unknown. That usually opens the question, so the
+    answer goes first and the comparison check applies: "Moldrup. Which server is slower than the
+    Vantry server?" keeps the sense of "Vantry is faster than Moldrup". A question ending in its
+    preposition asks for what follows it: "Who is the Mubadra team led by? Yarvel Tumsk."
     """
-    return f"{answer} {question}"
+    return f"{question} {answer}" if _STRANDED.search(question) else f"{answer} {question}"
 
 
 def _sentence_starts(text: str) -> set[int]:
@@ -188,6 +230,13 @@ class CorpusVocabulary:
                 self.lower.add(w.lower())
                 if w[0].islower():
                     self.common.add(w)
+        # The kind the corpus gives each name ("the Gulmesh tool" → tool), to catch a name given
+        # another kind ("the Gulmesh team").
+        self.kinds: dict[str, set[str]] = defaultdict(set)
+        for text in texts:
+            for name, kind in self._named_kinds(text):
+                self.kinds[name].add(kind)
+        self.every_kind = {k for kinds in self.kinds.values() for k in kinds}
         # Names mentioned together in one sentence: the corpus's entity graph.
         self.neighbours: dict[str, set[str]] = defaultdict(set)
         for text in texts:
@@ -213,6 +262,20 @@ class CorpusVocabulary:
                 continue
             found.add(w)
         return found
+
+    def _named_kinds(self, text: str) -> list[tuple[str, str]]:
+        """(name, kind) for every determiner + name + lower-case word of `text`."""
+        ws, names = words(text), self.names(text)
+        return [(name, _kind_stem(kind)) for det, name, kind in zip(ws, ws[1:], ws[2:])
+                if det.lower() in _DETERMINERS and name in names and kind[0].islower() and kind.lower() not in FUNCTION_WORDS]
+
+    def wrong_kind(self, text: str) -> str | None:
+        """"Gulmesh team" when the corpus only ever calls Gulmesh a tool: the first name of `text`
+        given a kind the corpus gives other names but never this one, or None."""
+        for name, kind in self._named_kinds(text):
+            if kind in self.every_kind and self.kinds.get(name) and kind not in self.kinds[name]:
+                return f"{name} {kind}"
+        return None
 
     def invented(self, text: str) -> set[str]:
         """Capitalised words of `text` the corpus never uses in any case."""
@@ -303,8 +366,16 @@ class StatementFilter:
             return "missing_names"
         if len(names) == 1 and len(source_names) > 1 and sum(w in names for w in words(statement)) > 1:
             return "self_relation"  # "the Osk tool is faster than the Osk tool"
+        if self.vocabulary.wrong_kind(statement):
+            return "wrong_kind"
+        if negated(statement) != negated(source) and (self.single_source or negated(statement)):
+            return "negation_changed"  # a global join may use a source's other, affirmative fact
+        if repeated_phrase(statement, source):
+            return "repetition"
         if _THAN.search(statement) and not _THAN.search(source):
             return "invented_comparison"  # small models carry "X is older than Y" over from elsewhere
+        if _superlatives(statement) - _superlatives(source):
+            return "invented_comparison"
         if not comparison_consistent(statement, source, names | source_names):
             return "wrong_comparison"
         # A link between names the corpus never brings within two steps of each other is made up.

@@ -66,7 +66,12 @@ def load_facts(path: Path) -> list[dict]:
 
 
 def judge(text: str, facts: list[dict]) -> str:
-    """correct, wrong, or unverified."""
+    """correct, wrong, or unverified. A question-answer pair is read answer first, in the order
+    of a statement ("Zarnoth. Which team owns the Snelby tool?"), as the augmentation filters read it."""
+    from adaptdocs.augment_filters import statement_order
+
+    if text.startswith("Question: ") and "\nAnswer: " in text:
+        text = statement_order(*text.removeprefix("Question: ").split("\nAnswer: ", 1))
     low = text.lower()
     verdicts = []
     for f in facts:

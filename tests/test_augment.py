@@ -17,7 +17,7 @@ from adaptdocs.augment_filters import (
     CorpusVocabulary,
     StatementFilter,
     WorkedExamples,
-    answer_first,
+    statement_order,
     pair_reason_to_drop,
     split_question_answers,
     split_statements,
@@ -130,6 +130,30 @@ def test_unlinked_names_are_dropped_for_global_statements():
 
 
 @pytest.mark.parametrize(
+    "statement, source, reason",
+    [
+        # A name given a kind the corpus never gives it, while it gives it another.
+        ("The Mubadra team owns the Plosk team.", 0, "wrong_kind"),
+        ("The Plosk tool belongs to the Mubadra team.", 0, None),
+        # A "not" lost or added turns the statement around.
+        ("Accounts are closed after ninety days of use.", 5, "negation_changed"),
+        ("Accounts are closed when nobody uses them for ninety days.", 5, None),
+        ("The Plosk tool is not owned by the Mubadra team.", 0, "negation_changed"),
+        # A small model's loop, or a kind handed to both names.
+        ("By the end of the week is the end of the week.", 6, "repetition"),
+        ("By the end of the week, one small change should be shipped.", 6, None),
+        # A ranking no single fact makes.
+        ("The Mubadra team owns the oldest tool, Plosk.", 0, "invented_comparison"),
+    ],
+)
+def test_filters_catch_kinds_negations_loops_and_rankings(statement, source, reason):
+    corpus = CORPUS + ["Accounts that are not used for ninety days are closed.",
+                       "By the end of the week you should have shipped one small change."]
+    filt = StatementFilter(CorpusVocabulary(corpus), corpus, single_source=True)
+    assert filt.reason_to_drop(statement, corpus[source]) == reason
+
+
+@pytest.mark.parametrize(
     "statement, reason",
     [
         ("The Lagle tool is slower than the Osk tool.", None),
@@ -165,9 +189,9 @@ def test_split_question_answers():
         ("Who owns Krimbo?", "Ispaneth.", 2, None),  # one pair need not name all of a table row
     ],
 )
-def test_question_answer_pairs_are_checked_answer_first(question, answer, source, reason):
+def test_question_answer_pairs_are_checked_statement_order(question, answer, source, reason):
     filt = StatementFilter(CorpusVocabulary(CORPUS), CORPUS, single_source=True)
-    assert filt.reason_to_drop(answer_first(question, answer), CORPUS[source], covers_source=False) == reason
+    assert filt.reason_to_drop(statement_order(question, answer), CORPUS[source], covers_source=False) == reason
 
 
 @pytest.mark.parametrize(
@@ -466,7 +490,7 @@ def test_verification_keeps_what_the_sources_support_and_says_why_it_drops(ws):
         if "Plosk tool is owned" in line and prompt.rstrip().endswith("Reversed:"):
             return " The Mubadra team owns the Plosk tool."
         if "Mubadra team sits" in line and prompt.rstrip().endswith("Reversed:"):
-            return " The Vostra team houses the Mubadra building."  # the names in the wrong slots
+            return " The Mubadra team is where the Vostra building sits."  # the names in the wrong slots
         return ""
 
     truth = {"the Mubadra team owns the Plosk tool.", "the Vostra building houses the Mubadra team."}
