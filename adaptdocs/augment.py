@@ -625,6 +625,11 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
                     read = read_chain_output(text, item.picked, judge.vocabulary, judge.kin)
                 dropped.update(read.dropped)
                 for w in read.writings:
+                    claim = statement_order(w.question, w.text) if w.question else w.text
+                    reason = judge.filter.sense_reason(claim, " ".join(sources))
+                    if reason:
+                        dropped[f"{name}:{w.kind}:{reason}"] += 1
+                        continue
                     text = _pair_text(w.question, w.text) if w.question else w.text
                     written.append(Written(f"{name}:{w.kind}", text, w.check, unit))
         elif item.template.output == "question_answer":

@@ -58,6 +58,7 @@ FUNCTION_WORDS = frozenset(
 NEGATIONS = frozenset("not no never none nobody nothing neither nor without cannot".split())
 # Words before a name that make the word after it the name's kind: "the Gulmesh tool", "an Ombrisk server".
 _DETERMINERS = frozenset("the a an every each this that our its their".split())
+_FIELD = re.compile(r"\b([A-Z][a-z]+):\s+([A-Z][A-Za-z0-9]*)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’-][A-Za-z0-9]+)*")
 _BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,3}[.)])\s+")
 _THAN = re.compile(r"\bthan\b", re.IGNORECASE)
@@ -117,6 +118,51 @@ def repeated_phrase(statement: str, source: str) -> str | None:
 
 def _kind_stem(word: str) -> str:
     return word.lower().removesuffix("s")
+
+
+def _relation(text: str, pair: tuple[str, str], kinds: set[str], whole: bool = False) -> tuple[bool, set[str]] | None:
+    """How `text` relates the two names of `pair`, in their order: (passive, the stems of the
+    words between them), or None when it does not name both, in this order, in one sentence
+    (in the text, when `whole`: a pair's answer and question are two sentences)."""
+    for sentence in [text] if whole else split_sentences(text):
+        match = re.search(rf"\b{re.escape(pair[0])}\b(.*?)\b{re.escape(pair[1])}\b", sentence)
+        if match:
+            between = [w.lower() for w in words(match.group(1)) if not w[0].isupper()]  # names are no relation
+            stems = {_verb_stem(w) for w in between if w not in FUNCTION_WORDS and _kind_stem(w) not in kinds}
+            return "by" in between, stems
+    return None
+
+
+def _verb_stem(word: str) -> str:
+    """owns, owned, owner, owning → own. Crude, and only ever compared with itself."""
+    for suffix in ("ing", "ed", "er", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def voice_consistent(statement: str, source: str, names: set[str], kinds: set[str] = frozenset()) -> bool:
+    """Whether a statement that relates two names of its source with the same verb keeps the
+    relation's direction: in the same order in the same voice, or in the other order in the other
+    voice ("The Plosk tool is owned by the Mubadra team" → "The Mubadra team owns the Plosk tool",
+    never "... the Plosk tool owns the Mubadra team" or "Plosk. Who owns the Mubadra team?").
+
+    Args:
+        statement: the written text (a question-answer pair in statement order).
+        source: the sentences it was written from.
+        names: the names of both.
+        kinds: kind nouns ("team", "tool"), which stand between names without being the relation.
+    """
+    said = [n for n in dict.fromkeys(words(statement)) if n in names and n in words(source)]
+    for a, b in ((a, b) for i, a in enumerate(said) for b in said[i + 1:]):
+        before = _relation(source, (a, b), kinds) or _relation(source, (b, a), kinds)
+        now = _relation(statement, (a, b), kinds, whole=True)
+        if before is None or now is None or not before[1] & now[1] or "than" in before[1] | now[1]:
+            continue
+        same_order = _relation(source, (a, b), kinds) is not None
+        if (before[0] == now[0]) != same_order:
+            return False
+    return True
 
 
 def words(text: str) -> list[str]:
@@ -266,8 +312,10 @@ class CorpusVocabulary:
     def _named_kinds(self, text: str) -> list[tuple[str, str]]:
         """(name, kind) for every determiner + name + lower-case word of `text`."""
         ws, names = words(text), self.names(text)
-        return [(name, _kind_stem(kind)) for det, name, kind in zip(ws, ws[1:], ws[2:])
-                if det.lower() in _DETERMINERS and name in names and kind[0].islower() and kind.lower() not in FUNCTION_WORDS]
+        found = [(name, _kind_stem(kind)) for det, name, kind in zip(ws, ws[1:], ws[2:])
+                 if det.lower() in _DETERMINERS and name in names and kind[0].islower() and kind.lower() not in FUNCTION_WORDS]
+        # A record's field names the kind of its value: "Tool: Vendrak." → tool.
+        return found + [(name, _kind_stem(label)) for label, name in _FIELD.findall(text) if name in names]
 
     def wrong_kind(self, text: str) -> str | None:
         """"Gulmesh team" when the corpus only ever calls Gulmesh a tool: the first name of `text`
@@ -366,6 +414,22 @@ class StatementFilter:
             return "missing_names"
         if len(names) == 1 and len(source_names) > 1 and sum(w in names for w in words(statement)) > 1:
             return "self_relation"  # "the Osk tool is faster than the Osk tool"
+        reason = self.sense_reason(statement, source)
+        if reason:
+            return reason
+        # A link between names the corpus never brings within two steps of each other is made up.
+        if any(not self.vocabulary.linked(a, b) for a in names for b in names if a < b):
+            return "unlinked_names"
+        if norm in self.kept_exact:
+            return "duplicate"
+        if any(tokens == k or jaccard(tokens, k) >= NEAR_DUPLICATE_JACCARD for k in self.kept_sets):
+            return "near_duplicate"
+        return None
+
+    def sense_reason(self, statement: str, source: str) -> str | None:
+        """Why a statement that names the right names says something its source does not, or None:
+        the checks every written text gets, list and chain writings too."""
+        names = self.vocabulary.names(statement) | self.vocabulary.names(source)
         if self.vocabulary.wrong_kind(statement):
             return "wrong_kind"
         if negated(statement) != negated(source) and (self.single_source or negated(statement)):
@@ -376,15 +440,10 @@ class StatementFilter:
             return "invented_comparison"  # small models carry "X is older than Y" over from elsewhere
         if _superlatives(statement) - _superlatives(source):
             return "invented_comparison"
-        if not comparison_consistent(statement, source, names | source_names):
+        if not comparison_consistent(statement, source, names):
             return "wrong_comparison"
-        # A link between names the corpus never brings within two steps of each other is made up.
-        if any(not self.vocabulary.linked(a, b) for a in names for b in names if a < b):
-            return "unlinked_names"
-        if norm in self.kept_exact:
-            return "duplicate"
-        if any(tokens == k or jaccard(tokens, k) >= NEAR_DUPLICATE_JACCARD for k in self.kept_sets):
-            return "near_duplicate"
+        if not voice_consistent(statement, source, names, self.vocabulary.every_kind):
+            return "wrong_direction"
         return None
 
     def keep(

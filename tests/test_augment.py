@@ -144,13 +144,18 @@ def test_unlinked_names_are_dropped_for_global_statements():
         ("By the end of the week, one small change should be shipped.", 6, None),
         # A ranking no single fact makes.
         ("The Mubadra team owns the oldest tool, Plosk.", 0, "invented_comparison"),
+        # The same verb between the same names, turned around ("owned by" → "owns" keeps the order).
+        ("The Plosk tool owns the Mubadra team.", 0, "wrong_direction"),
+        (statement_order("Who owns the Mubadra team?", "The Plosk tool."), 0, "wrong_direction"),
+        (statement_order("Which team owns the Plosk tool?", "Mubadra."), 0, None),
+        (statement_order("Who is the Plosk tool owned by?", "The Mubadra team."), 0, None),
     ],
 )
-def test_filters_catch_kinds_negations_loops_and_rankings(statement, source, reason):
+def test_filters_catch_what_turns_a_statement_false(statement, source, reason):
     corpus = CORPUS + ["Accounts that are not used for ninety days are closed.",
                        "By the end of the week you should have shipped one small change."]
     filt = StatementFilter(CorpusVocabulary(corpus), corpus, single_source=True)
-    assert filt.reason_to_drop(statement, corpus[source]) == reason
+    assert filt.reason_to_drop(statement, corpus[source], covers_source=False) == reason
 
 
 @pytest.mark.parametrize(
@@ -561,6 +566,21 @@ def test_a_list_statement_that_misses_a_member_is_dropped_and_lists_are_verified
     # The wrong lists it was compared with swap a member for a tool that is no member (Fesk).
     requests = [x for _, calls in model.score_calls for _, x in calls]
     assert any("Fesk" in x and "billing?" in x for x in requests)
+
+
+def test_list_writings_get_the_checks_of_every_statement(tmp_path):
+    from conftest import store_corpus
+
+    def respond(prefix, prompt):
+        if prefix.startswith("Each group of facts"):
+            return (" Which tools are used for billing?\nAll: The Lindo and Quarrow tools are used for billing."
+                    "\nFirst: The Lindo team is used for billing.")  # Lindo is a tool in the corpus
+        return ""
+
+    ws = store_corpus(tmp_path / "ws", LIST_DOCS)
+    summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=FakeModel(respond))
+    assert summary.strategies["global"].dropped["augment_list:member:wrong_kind"] == 2
+    assert not any("team is used" in r["text"] for r in ws.store.examples("global"))
 
 
 CHAIN_DOCS = {
