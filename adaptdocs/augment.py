@@ -29,6 +29,7 @@ from .augment_filters import (
     CorpusVocabulary,
     StatementFilter,
     WorkedExamples,
+    lost_link,
     statement_order,
     pair_reason_to_drop,
     split_question_answers,
@@ -582,6 +583,9 @@ class _Judge:
             found += [n for n in self.index.pools.get(slot, []) if n != name and n not in found]
         return found
 
+    def lost_link(self, claim: str, sources: list[str]) -> str | None:
+        return "lost_link" if lost_link(claim, sources, self.vocabulary) else None
+
     def check(self, claim: str, sources: list[str]) -> Check:
         return Check(claim, sources, swap_corruptions(claim, sources, self.vocabulary, self.kin))
 
@@ -626,7 +630,7 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
                 dropped.update(read.dropped)
                 for w in read.writings:
                     claim = statement_order(w.question, w.text) if w.question else w.text
-                    reason = judge.filter.sense_reason(claim, " ".join(sources))
+                    reason = judge.filter.sense_reason(claim, " ".join(sources)) or judge.lost_link(claim, sources)
                     if reason:
                         dropped[f"{name}:{w.kind}:{reason}"] += 1
                         continue
@@ -639,7 +643,11 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
         else:
             kept, lost = judge.filter.keep([s for text in texts for s in split_statements(text)], unit.source_text, examples)
             dropped.update(lost)
-            written += [Written(name, text, judge.check(text, sources), unit) for text in kept]
+            for text in kept:
+                if judge.lost_link(text, sources):
+                    dropped["lost_link"] += 1
+                else:
+                    written.append(Written(name, text, judge.check(text, sources), unit))
     return written, dropped
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from .sentences import split_sentences
 
@@ -37,6 +37,8 @@ REASONS = (
     "repetition",
     "invented_comparison",
     "wrong_comparison",
+    "wrong_direction",
+    "qualifier_changed",
     "unlinked_names",
     "duplicate",
     "near_duplicate",
@@ -58,7 +60,7 @@ FUNCTION_WORDS = frozenset(
 NEGATIONS = frozenset("not no never none nobody nothing neither nor without cannot".split())
 # Words before a name that make the word after it the name's kind: "the Gulmesh tool", "an Ombrisk server".
 _DETERMINERS = frozenset("the a an every each this that our its their".split())
-_FIELD = re.compile(r"\b([A-Z][a-z]+):\s+([A-Z][A-Za-z0-9]*)")
+_FIELD = re.compile(r"\s*([A-Z][a-z]+):\s+([A-Z][A-Za-z0-9]*)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’-][A-Za-z0-9]+)*")
 _BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,3}[.)])\s+")
 _THAN = re.compile(r"\bthan\b", re.IGNORECASE)
@@ -133,12 +135,23 @@ def _relation(text: str, pair: tuple[str, str], kinds: set[str], whole: bool = F
     return None
 
 
+# Irregular past forms, to their present stem: "led by" and "leads" say the same relation.
+_IRREGULAR = dict(pair.split(":") for pair in """led:lead held:hold kept:keep built:build made:make sent:send paid:pay
+    brought:bring bought:buy taught:teach ran:run wrote:write written:write gave:give given:give took:take
+    taken:take found:find met:meet sold:sell told:tell known:know shown:show grown:grow drawn:draw seen:see
+    begun:begin chosen:choose spoken:speak stood:stand sat:sit""".split())
+
+
 def _verb_stem(word: str) -> str:
-    """owns, owned, owner, owning → own. Crude, and only ever compared with itself."""
+    """owns, owned, owner, owning → own; led, leads → lead; uses, used → us. Crude, and only ever
+    compared with itself."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     for suffix in ("ing", "ed", "er", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+            word = word[: -len(suffix)]
+            break
+    return word.removesuffix("e") if len(word) > 2 else word
 
 
 def voice_consistent(statement: str, source: str, names: set[str], kinds: set[str] = frozenset()) -> bool:
@@ -162,6 +175,77 @@ def voice_consistent(statement: str, source: str, names: set[str], kinds: set[st
         same_order = _relation(source, (a, b), kinds) is not None
         if (before[0] == now[0]) != same_order:
             return False
+    return True
+
+
+_CATEGORY = re.compile(r"\b(?:is|are)\s+(?:a|an|one of)\b|\b(?:every|each|all)\b", re.IGNORECASE)
+
+
+def lost_link(statement: str, sources: Sequence[str], vocabulary: "CorpusVocabulary") -> bool:
+    """Whether a join of two facts hands a property across a link it no longer says.
+
+    Two facts share a name (the bridge: "The Quaddix tool is owned by the Dolvane team" and "Tool:
+    Lagle. Owner: Dolvane. Purpose: billing."). A statement that leaves the bridge out may skip a
+    category link, for what holds of every C holds of each C ("Every Krelvash server is a Dunmoor
+    machine" + "All Dunmoor machines are backed up nightly" → "The Krelvash server is backed up
+    nightly"; "Tool: Kelder. Series: Orrin." + "Orrin tools are patched monthly"), but any other link
+    it must still say: "the Zelkor tool is owned by a team that works
+    in ...", never "Quaddix is a billing tool".
+    """
+    if len(sources) != 2:
+        return False
+    bridge = vocabulary.names(sources[0]) & vocabulary.names(sources[1])
+    named = vocabulary.names(statement)
+    if not bridge or named & bridge:
+        return False
+    said = _relation_stems(statement, vocabulary)
+    for link, other in (sources, sources[::-1]):
+        category = _CATEGORY.search(link) or _CATEGORY.search(other) or any(
+            re.search(rf"\b{re.escape(b)}\s+[a-z]+s\b", other) for b in bridge)  # "Orrin tools are ..."
+        if vocabulary.names(link) & named and not category and not _relation_stems(link, vocabulary) & said:
+            return True
+    return False
+
+
+def _relation_stems(text: str, vocabulary: "CorpusVocabulary") -> set[str]:
+    """Stems of what `text` says besides its names and their kinds ("owned" → own; "Owner:" → own)."""
+    names = vocabulary.names(text)
+    return {_verb_stem(w.lower()) for w in words(text)
+            if w not in names and w.lower() not in FUNCTION_WORDS and _kind_stem(w) not in vocabulary.every_kind}
+
+
+# Words that limit how far a statement holds: a restatement that drops one claims more than its source.
+HEDGES = frozenset("usually mostly often sometimes always only rarely generally mainly partly almost nearly "
+                   "roughly approximately typically normally".split())
+
+
+def _hedges(text: str) -> set[str]:
+    return {w.lower() for w in words(text)} & HEDGES
+
+
+_IS_A = re.compile(r"\b(?:is|are)\s+(?:a|an|one of)\b", re.IGNORECASE)
+_IDENTITY = re.compile(r"\b(?:is|are)\s+the\b", re.IGNORECASE)
+_INCLUDES = re.compile(r"\b(?:includes?|including|one of|among|such as|contains?)\b", re.IGNORECASE)
+
+
+def category_consistent(statement: str, source: str, names: set[str]) -> bool:
+    """Whether a statement keeps the direction of a membership its source states ("Grelby is an
+    Ombrisk server", "Every Quimbast server is a Hulvo machine"): member first, never as an identity
+    ("... are the Hulvo machines"); or the group first, with "include", "one of", "among"
+    ("Ombrisk servers include Grelby"), never "The Ombrisk server is a product of Grelby"."""
+    for sentence in split_sentences(source):
+        ordered = [w for w in dict.fromkeys(words(sentence)) if w in names]
+        for i, member in enumerate(ordered):
+            for group in ordered[i + 1:]:
+                link = re.search(rf"\b{re.escape(member)}\b(.*?)\b{re.escape(group)}\b", sentence)
+                if not link or not _IS_A.search(link.group(1)):
+                    continue
+                forward = re.search(rf"\b{re.escape(member)}\b(.*?)\b{re.escape(group)}\b", statement)
+                backward = re.search(rf"\b{re.escape(group)}\b(.*?)\b{re.escape(member)}\b", statement)
+                if forward and _IDENTITY.search(forward.group(1)) and not _IS_A.search(forward.group(1)):
+                    return False
+                if backward and not forward and not _INCLUDES.search(backward.group(1)):
+                    return False
     return True
 
 
@@ -229,7 +313,8 @@ def pair_reason_to_drop(question: str, answer: str, source: str) -> str | None:
     and take at least one from the source.
     """
     answer_words = _content_words(answer)
-    if answer_words <= _content_words(question) and not _ALTERNATIVES.search(question):
+    asked = {_verb_stem(w) for w in _content_words(question)}
+    if {_verb_stem(w) for w in answer_words} <= asked and not _ALTERNATIVES.search(question):
         return "answer_in_question"
     if not answer_words & _content_words(source):
         return "answer_not_in_source"
@@ -246,9 +331,24 @@ def statement_order(question: str, answer: str) -> str:
     The answer takes the place of the question's unknown. That usually opens the question, so the
     answer goes first and the comparison check applies: "Moldrup. Which server is slower than the
     Vantry server?" keeps the sense of "Vantry is faster than Moldrup". A question ending in its
-    preposition asks for what follows it: "Who is the Mubadra team led by? Yarvel Tumsk."
+    preposition asks for what follows it ("Who is the Mubadra team led by? Yarvel Tumsk."), and so
+    does one asking what a name is ("What is Nuxom? A Tazzle server.").
     """
-    return f"{question} {answer}" if _STRANDED.search(question) else f"{answer} {question}"
+    return f"{question} {answer}" if _STRANDED.search(question) or _asks_what_a_name_is(question) else f"{answer} {question}"
+
+
+_COPULA_QUESTION = re.compile(r"^\s*(?:what|who|which\s+\w+)\s+(?:is|are)\s+(?P<subject>[^?]+)\?\s*$", re.IGNORECASE)
+
+
+def _asks_what_a_name_is(question: str) -> bool:
+    """"What is Nuxom?", "What is the Saffrin server?": the answer is what follows "is". Not "Which
+    server is a Skelvy machine?", which asks for a member."""
+    match = _COPULA_QUESTION.match(question)
+    if not match:
+        return False
+    subject = words(match["subject"])
+    return bool(subject) and subject[0].lower() not in ("a", "an") and all(
+        w.lower() == "the" or w[0].isupper() for w in subject[:-1])
 
 
 def _sentence_starts(text: str) -> set[int]:
@@ -314,8 +414,10 @@ class CorpusVocabulary:
         ws, names = words(text), self.names(text)
         found = [(name, _kind_stem(kind)) for det, name, kind in zip(ws, ws[1:], ws[2:])
                  if det.lower() in _DETERMINERS and name in names and kind[0].islower() and kind.lower() not in FUNCTION_WORDS]
-        # A record's field names the kind of its value: "Tool: Vendrak." → tool.
-        return found + [(name, _kind_stem(label)) for label, name in _FIELD.findall(text) if name in names]
+        # A record's first field names the kind of its value ("Tool: Vendrak. Owner: Trimbelo." →
+        # Vendrak is a tool); the others name roles.
+        record = _FIELD.match(text)
+        return found + ([(record[2], _kind_stem(record[1]))] if record and record[2] in names else [])
 
     def wrong_kind(self, text: str) -> str | None:
         """"Gulmesh team" when the corpus only ever calls Gulmesh a tool: the first name of `text`
@@ -444,6 +546,11 @@ class StatementFilter:
             return "wrong_comparison"
         if not voice_consistent(statement, source, names, self.vocabulary.every_kind):
             return "wrong_direction"
+        if not category_consistent(statement, source, names):
+            return "wrong_direction"
+        hedges = _hedges(source) - _hedges(statement) if self.single_source else set()
+        if hedges or "only" in _hedges(statement) - _hedges(source):
+            return "qualifier_changed"  # "usually granted" → "granted"; "contains real names" → "contains only names"
         return None
 
     def keep(

@@ -149,11 +149,21 @@ def test_unlinked_names_are_dropped_for_global_statements():
         (statement_order("Who owns the Mubadra team?", "The Plosk tool."), 0, "wrong_direction"),
         (statement_order("Which team owns the Plosk tool?", "Mubadra."), 0, None),
         (statement_order("Who is the Plosk tool owned by?", "The Mubadra team."), 0, None),
+        # A membership keeps its direction: the group first only with "include", "one of", ...
+        ("The Dorrel device is a kind of Kelm.", 7, "wrong_direction"),
+        ("Every Kelm tool is the Dorrel device.", 7, "wrong_direction"),
+        ("Dorrel devices include Kelm.", 7, None),
+        (statement_order("What is Kelm?", "A Dorrel device."), 7, None),
+        (statement_order("Which tool is a Dorrel device?", "Kelm."), 7, None),
+        # A hedge dropped claims more than the source; "only" added claims something else.
+        ("Access to the Plosk tool is granted within two days.", 8, "qualifier_changed"),
+        ("The Plosk tool is owned only by the Mubadra team.", 0, "qualifier_changed"),
     ],
 )
 def test_filters_catch_what_turns_a_statement_false(statement, source, reason):
     corpus = CORPUS + ["Accounts that are not used for ninety days are closed.",
-                       "By the end of the week you should have shipped one small change."]
+                       "By the end of the week you should have shipped one small change.",
+                       "Kelm is a Dorrel device.", "Access to the Plosk tool is usually granted within two days."]
     filt = StatementFilter(CorpusVocabulary(corpus), corpus, single_source=True)
     assert filt.reason_to_drop(statement, corpus[source], covers_source=False) == reason
 
@@ -581,6 +591,27 @@ def test_list_writings_get_the_checks_of_every_statement(tmp_path):
     summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=FakeModel(respond))
     assert summary.strategies["global"].dropped["augment_list:member:wrong_kind"] == 2
     assert not any("team is used" in r["text"] for r in ws.store.examples("global"))
+
+
+@pytest.mark.parametrize(
+    "statement, lost",
+    [
+        ("The Plosk tool is owned by a team that sits in the Vostra building.", False),  # both links said
+        # Said with a bare preposition, a link is not recognised: dropped, though true (precision first).
+        ("The Plosk tool is owned by a team in the Vostra building.", True),
+        ("The Plosk tool sits in the Vostra building.", True),  # "owned by" dropped: a property handed over
+        ("The Mubadra team owns a tool in the Vostra building.", False),  # keeps the shared name
+    ],
+)
+def test_a_join_must_say_every_link_but_a_category(statement, lost):
+    from adaptdocs.augment_filters import lost_link
+
+    vocabulary = CorpusVocabulary(CORPUS + ["Every Plosk tool is a Dorrel device.", "All Dorrel devices are backed up."])
+    sources = [CORPUS[0], DOCS["teams.md"][0]]
+    assert lost_link(statement, sources, vocabulary) is lost
+    # What holds of every Dorrel device holds of each: a category link may go unsaid.
+    assert not lost_link("The Plosk tool is backed up.", ["Every Plosk tool is a Dorrel device.",
+                                                          "All Dorrel devices are backed up."], vocabulary)
 
 
 CHAIN_DOCS = {
