@@ -64,6 +64,7 @@ _SENTINEL = "\x00adaptdocs-sentinel\x00"
 # 28 kept examples, most of them one source restated; chains and lists (rule-picked pairs and
 # groups, short prompts) cover the rest of the links.
 MAX_LINKS_PER_DOCUMENT = 8
+_HOW = re.compile(r"\bhow\s+\w+", re.IGNORECASE)
 _LABEL = re.compile(r"^\s*[-*]?\s*[A-Z][A-Za-z ]{0,24}:\s*")
 # Question-answer pairs are stored as the question prompt of `compare` followed by the answer,
 # so the adapter learns the very format it is questioned in.
@@ -583,8 +584,17 @@ class _Judge:
             found += [n for n in self.index.pools.get(slot, []) if n != name and n not in found]
         return found
 
-    def lost_link(self, claim: str, sources: list[str]) -> str | None:
-        return "lost_link" if lost_link(claim, sources, self.vocabulary) else None
+    def join_reason(self, claim: str, sources: list[str]) -> str | None:
+        """Why a text written from two facts is no join of them, or None: it drops a link it
+        needs (augment_filters.lost_link), or says what neither fact says (a join composes its
+        facts and adds nothing: "The Korbulo team is tested every two weeks" from where it works
+        and which tool it owns)."""
+        if len(sources) < 2:
+            return None
+        if lost_link(claim, sources, self.vocabulary):
+            return "lost_link"
+        asked = _HOW.sub("", claim)  # "How often ...? Twice a month.": "often" asks, it says nothing
+        return None if restates(asked, sources) else "words_not_in_sources"
 
     def check(self, claim: str, sources: list[str]) -> Check:
         return Check(claim, sources, swap_corruptions(claim, sources, self.vocabulary, self.kin))
@@ -630,7 +640,7 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
                 dropped.update(read.dropped)
                 for w in read.writings:
                     claim = statement_order(w.question, w.text) if w.question else w.text
-                    reason = judge.filter.sense_reason(claim, " ".join(sources)) or judge.lost_link(claim, sources)
+                    reason = judge.filter.sense_reason(claim, " ".join(sources)) or judge.join_reason(claim, sources)
                     if reason:
                         dropped[f"{name}:{w.kind}:{reason}"] += 1
                         continue
@@ -644,8 +654,9 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
             kept, lost = judge.filter.keep([s for text in texts for s in split_statements(text)], unit.source_text, examples)
             dropped.update(lost)
             for text in kept:
-                if judge.lost_link(text, sources):
-                    dropped["lost_link"] += 1
+                reason = judge.join_reason(text, sources)
+                if reason:
+                    dropped[reason] += 1
                 else:
                     written.append(Written(name, text, judge.check(text, sources), unit))
     return written, dropped
@@ -664,9 +675,14 @@ def _ask_about_joins(written: list[list[Written]], dropped: list[Counter], model
     for j, (k, join) in enumerate(joins):
         texts = outputs[j * config.samples : (j + 1) * config.samples]
         pairs, lost = _keep_question_answers(texts, join.text, judge.filter, examples)
+        for q, a in pairs:
+            reason = judge.join_reason(statement_order(q, a), join.check.sources)
+            if reason:
+                lost[reason] += 1
+            else:
+                written[k].append(Written(JOIN_QUESTION_LABEL, _pair_text(q, a), judge.check_pair(q, a, join.check.sources),
+                                          join.unit))
         dropped[k].update({f"{JOIN_QUESTION_LABEL}:{r}": n for r, n in lost.items()})
-        written[k] += [Written(JOIN_QUESTION_LABEL, _pair_text(q, a), judge.check_pair(q, a, join.check.sources), join.unit)
-                       for q, a in pairs]
     return usage
 
 
@@ -677,10 +693,13 @@ def _verify(written: list[list[Written]], dropped: list[Counter], model: Model, 
     A text whose corruptions move its sources' own names is scored with its sources in the
     prompt against them, calibrated: by what the sources add to each one's log-likelihood, so
     that a name the model finds likely anyway ("Korrimat started earlier than Filtarro" beat its
-    own source's "Filtarro started earlier than Korrimat" by 1.3 nats uncalibrated) does not win. One that names fewer than two names of its sources can only beat names
+    own source's "Filtarro started earlier than Korrimat" by 1.3 nats uncalibrated) does not win.
+    One that names fewer than two names of its sources can only beat names
     the sources never mention, which any text using the sources' names does: it is kept only if
-    it restates its sources (every content word from them), and then also scored against
-    whatever corruptions it has. Anything else is dropped, with its reason.
+    it restates its sources (every content word from them) and beats those corruptions. A text
+    without a name to move has nothing to be verified against and is dropped: in a hand check of
+    the demo's kept examples, 11 of the 18 wrong ones were of this kind ("The reports were sent to
+    the ten.", "What is the password? Never."). Every drop has its reason.
     """
     todo = [(w, lost) for kept, lost in zip(written, dropped) for w in kept if w.verdict is None]
     for w, _ in todo:
@@ -693,8 +712,8 @@ def _verify(written: list[list[Written]], dropped: list[Counter], model: Model, 
         w.verdict = verdict
     for w, lost in todo:
         if w.verdict is None:
-            w.verdict = Verdict(True, "restates its sources, names nothing to move", 0.0, 0.0)
-        elif not w.verdict.ok:
+            w.verdict = Verdict(False, "names nothing to move: nothing to verify it against", float("-inf"), 0.0)
+        if not w.verdict.ok:
             lost[f"{w.template}:{'unverified' if w.verdict.corruption_scores else 'unverifiable'}"] += 1
     return usage
 

@@ -38,6 +38,7 @@ REASONS = (
     "invented_comparison",
     "wrong_comparison",
     "wrong_direction",
+    "unsupported_identity",
     "qualifier_changed",
     "unlinked_names",
     "duplicate",
@@ -247,6 +248,30 @@ def category_consistent(statement: str, source: str, names: set[str]) -> bool:
                 if backward and not forward and not _INCLUDES.search(backward.group(1)):
                     return False
     return True
+
+
+_WHAT_IS = re.compile(r"^\s*(?:what|who|which\s+\w+)\s+(?:is|are)\s+(?P<subject>[^?]+)\?\s*(?P<answer>.+)$", re.IGNORECASE)
+_COPULA_WORDS = frozenset("is are was were a an the one of".split())
+
+
+def identity_supported(statement: str, source: str, names: set[str], kinds: set[str] = frozenset()) -> bool:
+    """Whether "What is X? Y." (in statement order) has a source sentence that says X is Y: the two
+    names joined by nothing but "is", articles and kind nouns ("Nuxom is a Tazzle server"), not by
+    another relation ("Who is Tamsa Prunde? Trimbelo." from "The Trimbelo team is led by Tamsa
+    Prunde"). Other statements are not its business."""
+    match = _WHAT_IS.match(statement)
+    if not match or not _asks_what_a_name_is(statement.split("?")[0] + "?"):
+        return True
+    subject = [w for w in words(match["subject"]) if w in names]
+    answer = [w for w in words(match["answer"]) if w in names]
+    if not subject or not answer:
+        return True
+    for sentence in split_sentences(source):
+        for a, b in ((subject[-1], answer[0]), (answer[-1], subject[0])):
+            link = re.search(rf"\b{re.escape(a)}\b(.*?)\b{re.escape(b)}\b", sentence)
+            if link and all(w.lower() in _COPULA_WORDS or _kind_stem(w) in kinds for w in words(link.group(1))):
+                return True
+    return False
 
 
 def words(text: str) -> list[str]:
@@ -548,6 +573,8 @@ class StatementFilter:
             return "wrong_direction"
         if not category_consistent(statement, source, names):
             return "wrong_direction"
+        if not identity_supported(statement, source, names, self.vocabulary.every_kind):
+            return "unsupported_identity"
         hedges = _hedges(source) - _hedges(statement) if self.single_source else set()
         if hedges or "only" in _hedges(statement) - _hedges(source):
             return "qualifier_changed"  # "usually granted" → "granted"; "contains real names" → "contains only names"

@@ -155,6 +155,8 @@ def test_unlinked_names_are_dropped_for_global_statements():
         ("Dorrel devices include Kelm.", 7, None),
         (statement_order("What is Kelm?", "A Dorrel device."), 7, None),
         (statement_order("Which tool is a Dorrel device?", "Kelm."), 7, None),
+        # "What is X? Y." needs a source that says X is Y, not another relation between them.
+        (statement_order("Who is the Mubadra team?", "The Plosk tool."), 0, "unsupported_identity"),
         # A hedge dropped claims more than the source; "only" added claims something else.
         ("Access to the Plosk tool is granted within two days.", 8, "qualifier_changed"),
         ("The Plosk tool is owned only by the Mubadra team.", 0, "qualifier_changed"),
@@ -618,6 +620,21 @@ CHAIN_DOCS = {
     "tools.md": ["The Plosk tool is owned by the Mubadra team.", "Tool: Kelder. Series: Orrin."],
     "teams.md": ["The Mubadra team works in the Vostra building.", "Orrin tools are patched twice a month."],
 }
+
+
+def test_a_join_that_says_more_than_its_two_facts_is_dropped(tmp_path):
+    from conftest import store_corpus
+
+    def compose(prefix, prompt):
+        if prefix.startswith("Two facts share a name") and "First name: Kelder." in prompt:
+            return (" The Kelder tool is patched twice a month by the night shift.\n"  # "night shift": from nowhere
+                    "Q: How often is the Kelder tool patched? A: Twice a month.")
+        return ""
+
+    ws = store_corpus(tmp_path / "ws", CHAIN_DOCS)
+    summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=FakeModel(compose))
+    assert summary.strategies["global"].dropped["augment_chain:statement:words_not_in_sources"] == 1
+    assert [r["template"] for r in ws.store.examples("global")] == ["augment_chain:question"]
 
 
 def test_chains_are_asked_from_each_end_and_checked_by_rule(tmp_path):
