@@ -173,12 +173,25 @@ def test_missing_default_package_names_the_install_command(monkeypatch):
 def test_auto_precision_on_cpu(monkeypatch):
     from adaptdocs.models import loading
 
-    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(loading, "bf16_speedup", lambda: 4.0)
     assert choose_precision("auto", "cpu", 10**8)[:2] == ("bf16", "cpu")
-    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(loading, "bf16_speedup", lambda: 0.55)
     quantize, device, reason = choose_precision("auto", "cpu", 10**8)
-    assert (quantize, device) == ("fp32", "cpu") and "no AMX" in reason
+    assert (quantize, device) == ("fp32", "cpu") and "0.55x" in reason
     assert choose_precision("int8", "cpu", 10**8)[0] == "int8"
+
+
+def test_bf16_speedup_is_measured_once_per_cpu(tmp_path, monkeypatch):
+    from adaptdocs.models import loading
+
+    monkeypatch.setenv("ADAPTDOCS_CACHE", str(tmp_path))
+    first = loading.bf16_speedup()
+    assert first > 0
+    cached = json.loads((tmp_path / "cpu_bf16_speedup.json").read_text())
+    assert list(cached.values()) == [first]
+    [key] = cached
+    (tmp_path / "cpu_bf16_speedup.json").write_text(json.dumps({key: 9.5}))
+    assert loading.bf16_speedup() == 9.5  # read back, not measured again
 
 
 def test_models_command_json(tiny_model_dir):

@@ -134,22 +134,65 @@ def _converted(gguf: Path, key: str, reporter: Reporter) -> Path:
     return target
 
 
-def cpu_has_bf16() -> bool:
-    """True where bf16 matrix products beat fp32 on this CPU: where it has AMX tiles.
+# bf16 is chosen on a CPU where its matrix products run at least this much faster than fp32.
+BF16_MIN_SPEEDUP = 1.25
 
-    AVX-512 BF16 alone is not enough. Measured on a 2-core Xeon with avx512_bf16 and no AMX
-    (torch 2.13, oneDNN 3.12): a 2048² matmul ran at 150 GFLOP/s in bf16 against 267 in fp32, and
-    LoRA training at 142 against 222 tokens/s; on the same family with AMX, bf16 ran ~6× fp32.
+
+def bf16_speedup() -> float:
+    """How many times faster bf16 matrix products run than fp32 on this CPU: measured once per CPU
+    and torch version (a 1024³ matmul, best of a few; well under a second), then read from the cache.
+
+    The CPU flags do not tell. Measured: on a 2-core Xeon with AVX-512 BF16 and no AMX a 2048²
+    matmul ran at 150 GFLOP/s in bf16 against 267 in fp32 (LoRA training 142 against 222
+    tokens/s); on the same family with AMX bf16 ran ~6× fp32; on a 2-core AMD EPYC with AVX-512
+    BF16, 308 against 80 (LoRA training 347 against 182 tokens/s).
     """
+    import json
+    import time
+
     import torch
 
-    if torch.backends.cpu.get_cpu_capability() == "AMX":
-        return True
+    cpu = _cpu_name()
+    key = f"{cpu}|{torch.__version__}|{torch.backends.cpu.get_cpu_capability()}|{torch.get_num_threads()}"
+    cache = cache_dir().parent / "cpu_bf16_speedup.json"
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return float(known[key])
+
+    def best_seconds(dtype) -> float:
+        a, b = torch.randn(1024, 1024, dtype=dtype), torch.randn(1024, 1024, dtype=dtype)
+        a @ b
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    fp32, bf16 = min(best_seconds(torch.float32) for _ in range(2)), min(best_seconds(torch.bfloat16) for _ in range(2))
+    speedup = round(fp32 / bf16, 2)
+    known[key] = speedup
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(known, indent=1))
     except OSError:
-        return False
-    return bool(re.search(r"\bamx_bf16\b", flags))
+        pass  # a read-only cache only costs the measurement again
+    return speedup
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
 
 
 def choose_precision(quantize: str, device: str, parameters: int) -> tuple[str, str, str]:
@@ -176,9 +219,10 @@ def choose_precision(quantize: str, device: str, parameters: int) -> tuple[str, 
         if parameters > NF4_ABOVE_PARAMETERS:
             return "nf4", device, f"nf4 on cuda: {parameters / 1e9:.1f}B parameters, 4-bit keeps it in GPU memory"
         return "bf16", device, f"bf16 on cuda: {parameters / 1e6:.0f}M parameters fit unquantized"
-    if cpu_has_bf16():
-        return "bf16", device, "bf16 on cpu: the CPU has AMX, several times faster than fp32 there"
-    return "fp32", device, "fp32 on cpu: no AMX on this CPU, where bf16 matrix products are slower than fp32"
+    speedup = bf16_speedup()
+    if speedup >= BF16_MIN_SPEEDUP:
+        return "bf16", device, f"bf16 on cpu: its matrix products run {speedup:g}x fp32 on this CPU (measured once)"
+    return "fp32", device, f"fp32 on cpu: bf16 matrix products run only {speedup:g}x fp32 on this CPU (measured once)"
 
 
 def _parameters_from_config(path: Path) -> int:
@@ -216,7 +260,7 @@ def load_pretrained(
     if quantize == "auto" and device != "cpu" and torch.cuda.is_available():
         parameters = _parameters_from_config(resolved.path)
     quantize, device, reason = choose_precision(quantize, device, parameters or 0)
-    compute = torch.bfloat16 if device == "cuda" or cpu_has_bf16() else torch.float32
+    compute = torch.bfloat16 if device == "cuda" or bf16_speedup() >= BF16_MIN_SPEEDUP else torch.float32
     kwargs: dict = {"dtype": {"bf16": torch.bfloat16, "fp32": torch.float32}.get(quantize, compute)}
     if quantize == "nf4":
         kwargs["quantization_config"] = BitsAndBytesConfig(
