@@ -61,6 +61,7 @@ FUNCTION_WORDS = frozenset(
 NEGATIONS = frozenset("not no never none nobody nothing neither nor without cannot".split())
 # Words before a name that make the word after it the name's kind: "the Gulmesh tool", "an Ombrisk server".
 _DETERMINERS = frozenset("the a an every each this that our its their".split())
+_LABEL_BEFORE = re.compile(r"\b([A-Z][a-z]+):\s*$")
 _FIELD = re.compile(r"\s*([A-Z][a-z]+):\s+([A-Z][A-Za-z0-9]*)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’-][A-Za-z0-9]+)*")
 _BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,3}[.)])\s+")
@@ -127,11 +128,16 @@ def _relation(text: str, pair: tuple[str, str], kinds: set[str], whole: bool = F
     """How `text` relates the two names of `pair`, in their order: (passive, the stems of the
     words between them), or None when it does not name both, in this order, in one sentence
     (in the text, when `whole`: a pair's answer and question are two sentences)."""
-    for sentence in [text] if whole else split_sentences(text):
+    for sentence in [text] if whole else _records_joined(split_sentences(text)):
         match = re.search(rf"\b{re.escape(pair[0])}\b(.*?)\b{re.escape(pair[1])}\b", sentence)
         if match:
             between = [w.lower() for w in words(match.group(1)) if not w[0].isupper()]  # names are no relation
             stems = {_verb_stem(w) for w in between if w not in FUNCTION_WORDS and _kind_stem(w) not in kinds}
+            # A record's label names the role of the value after it: "Tool: Kotrizo. Owner: Zarnoth."
+            # reads as "Kotrizo is owned by Zarnoth".
+            label = _LABEL_BEFORE.search(match.group(1))
+            if label:
+                return True, stems | {_verb_stem(label[1].lower())}
             return "by" in between, stems
     return None
 
@@ -141,6 +147,17 @@ _IRREGULAR = dict(pair.split(":") for pair in """led:lead held:hold kept:keep bu
     brought:bring bought:buy taught:teach ran:run wrote:write written:write gave:give given:give took:take
     taken:take found:find met:meet sold:sell told:tell known:know shown:show grown:grow drawn:draw seen:see
     begun:begin chosen:choose spoken:speak stood:stand sat:sit""".split())
+
+
+def _records_joined(sentences: list[str]) -> list[str]:
+    """Sentences, with the fields of one record ("Tool: Kotrizo." "Owner: Zarnoth.") joined again."""
+    joined: list[str] = []
+    for sentence in sentences:
+        if joined and _FIELD.match(sentence) and _FIELD.match(joined[-1]):
+            joined[-1] += " " + sentence
+        else:
+            joined.append(sentence)
+    return joined
 
 
 def _verb_stem(word: str) -> str:

@@ -149,6 +149,9 @@ def test_unlinked_names_are_dropped_for_global_statements():
         (statement_order("Who owns the Mubadra team?", "The Plosk tool."), 0, "wrong_direction"),
         (statement_order("Which team owns the Plosk tool?", "Mubadra."), 0, None),
         (statement_order("Who is the Plosk tool owned by?", "The Mubadra team."), 0, None),
+        # A record's label names the role of the value after it: Ispaneth owns Krimbo.
+        ("The Krimbo tool is the owner of Ispaneth.", 2, "wrong_direction"),
+        ("Ispaneth is the owner of the Krimbo tool.", 2, None),
         # A membership keeps its direction: the group first only with "include", "one of", ...
         ("The Dorrel device is a kind of Kelm.", 7, "wrong_direction"),
         ("Every Kelm tool is the Dorrel device.", 7, "wrong_direction"),
