@@ -160,6 +160,13 @@ def _records_joined(sentences: list[str]) -> list[str]:
     return joined
 
 
+def _closest_sentence(statement: str, source: str) -> str:
+    """The sentence of `source` whose content words the statement shares most."""
+    said = {_verb_stem(w.lower()) for w in words(statement) if w.lower() not in FUNCTION_WORDS}
+    return max(split_sentences(source) or [source],
+               key=lambda s: len(said & {_verb_stem(w.lower()) for w in words(s) if w.lower() not in FUNCTION_WORDS}))
+
+
 def _verb_stem(word: str) -> str:
     """owns, owned, owner, owning → own; led, leads → lead; uses, used → us. Crude, and only ever
     compared with itself."""
@@ -556,7 +563,8 @@ class StatementFilter:
             return "lost_names"
         if self.single_source and covers_source and source_names - said:
             return "missing_names"
-        if len(names) == 1 and len(source_names) > 1 and sum(w in names for w in words(statement)) > 1:
+        if len(names) == 1 and sum(w in names for w in words(statement)) > 1 and not any(
+                sum(w in names for w in words(sentence)) > 1 for sentence in split_sentences(source)):
             return "self_relation"  # "the Osk tool is faster than the Osk tool"
         reason = self.sense_reason(statement, source)
         if reason:
@@ -576,8 +584,8 @@ class StatementFilter:
         names = self.vocabulary.names(statement) | self.vocabulary.names(source)
         if self.vocabulary.wrong_kind(statement):
             return "wrong_kind"
-        if negated(statement) != negated(source) and (self.single_source or negated(statement)):
-            return "negation_changed"  # a global join may use a source's other, affirmative fact
+        if negated(statement) != negated(_closest_sentence(statement, source)):
+            return "negation_changed"  # against the source sentence it says most of: a join may use an affirmative one
         if repeated_phrase(statement, source):
             return "repetition"
         if _THAN.search(statement) and not _THAN.search(source):

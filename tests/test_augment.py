@@ -173,6 +173,16 @@ def test_filters_catch_what_turns_a_statement_false(statement, source, reason):
     assert filt.reason_to_drop(statement, corpus[source], covers_source=False) == reason
 
 
+def test_a_join_keeps_the_negation_of_the_fact_it_restates_and_names_no_thing_after_itself():
+    facts = ["The Vostra building is small, but it is warmer than the Osk building.",
+             "The Vostra building is used by the Mubadra team, so it will not be lent to others.",
+             "Most of its desks are near, so it is run from the Vostra building."]
+    filt = StatementFilter(CorpusVocabulary(facts), facts)
+    assert filt.reason_to_drop("The Vostra building is lent to others.", " ".join(facts[:2])) == "negation_changed"
+    assert filt.reason_to_drop("The Vostra building is warmer than the Osk building, and small.", " ".join(facts[:2])) is None
+    assert filt.reason_to_drop("The Vostra building is run from the Vostra building.", facts[2]) == "self_relation"
+
+
 @pytest.mark.parametrize(
     "statement, reason",
     [
