@@ -124,18 +124,24 @@ def _kind_stem(word: str) -> str:
     return word.lower().removesuffix("s")
 
 
+def _between(text: str, first: str, second: str) -> str | None:
+    """What `text` says between the name `first` and a later `second`, or None when it lacks either."""
+    match = re.search(rf"\b{re.escape(first)}\b(.*?)\b{re.escape(second)}\b", text)
+    return match.group(1) if match else None
+
+
 def _relation(text: str, pair: tuple[str, str], kinds: set[str], whole: bool = False) -> tuple[bool, set[str]] | None:
     """How `text` relates the two names of `pair`, in their order: (passive, the stems of the
     words between them), or None when it does not name both, in this order, in one sentence
     (in the text, when `whole`: a pair's answer and question are two sentences)."""
     for sentence in [text] if whole else _records_joined(split_sentences(text)):
-        match = re.search(rf"\b{re.escape(pair[0])}\b(.*?)\b{re.escape(pair[1])}\b", sentence)
-        if match:
-            between = [w.lower() for w in words(match.group(1)) if not w[0].isupper()]  # names are no relation
+        link = _between(sentence, *pair)
+        if link is not None:
+            between = [w.lower() for w in words(link) if not w[0].isupper()]  # names are no relation
             stems = {_verb_stem(w) for w in between if w not in FUNCTION_WORDS and _kind_stem(w) not in kinds}
             # A record's label names the role of the value after it: "Tool: Kotrizo. Owner: Zarnoth."
             # reads as "Kotrizo is owned by Zarnoth".
-            label = _LABEL_BEFORE.search(match.group(1))
+            label = _LABEL_BEFORE.search(link)
             if label:
                 return True, stems | {_verb_stem(label[1].lower())}
             return "by" in between, stems
@@ -262,19 +268,17 @@ def category_consistent(statement: str, source: str, names: set[str]) -> bool:
         ordered = [w for w in dict.fromkeys(words(sentence)) if w in names]
         for i, member in enumerate(ordered):
             for group in ordered[i + 1:]:
-                link = re.search(rf"\b{re.escape(member)}\b(.*?)\b{re.escape(group)}\b", sentence)
-                if not link or not _IS_A.search(link.group(1)):
+                link = _between(sentence, member, group)
+                if link is None or not _IS_A.search(link):
                     continue
-                forward = re.search(rf"\b{re.escape(member)}\b(.*?)\b{re.escape(group)}\b", statement)
-                backward = re.search(rf"\b{re.escape(group)}\b(.*?)\b{re.escape(member)}\b", statement)
-                if forward and _IDENTITY.search(forward.group(1)) and not _IS_A.search(forward.group(1)):
+                forward, backward = _between(statement, member, group), _between(statement, group, member)
+                if forward is not None and _IDENTITY.search(forward) and not _IS_A.search(forward):
                     return False
-                if backward and not forward and not _INCLUDES.search(backward.group(1)):
+                if backward is not None and forward is None and not _INCLUDES.search(backward):
                     return False
     return True
 
 
-_WHAT_IS = re.compile(r"^\s*(?:what|who|which\s+\w+)\s+(?:is|are)\s+(?P<subject>[^?]+)\?\s*(?P<answer>.+)$", re.IGNORECASE)
 _COPULA_WORDS = frozenset("is are was were a an the one of".split())
 
 
@@ -283,17 +287,18 @@ def identity_supported(statement: str, source: str, names: set[str], kinds: set[
     names joined by nothing but "is", articles and kind nouns ("Nuxom is a Tazzle server"), not by
     another relation ("Who is Tamsa Prunde? Trimbelo." from "The Trimbelo team is led by Tamsa
     Prunde"). Other statements are not its business."""
-    match = _WHAT_IS.match(statement)
-    if not match or not _asks_what_a_name_is(statement.split("?")[0] + "?"):
+    question, mark, answer = statement.partition("?")
+    match = _COPULA_QUESTION.match(question + mark)
+    if not match or not _asks_what_a_name_is(question + mark):
         return True
     subject = [w for w in words(match["subject"]) if w in names]
-    answer = [w for w in words(match["answer"]) if w in names]
+    answer = [w for w in words(answer) if w in names]
     if not subject or not answer:
         return True
     for sentence in split_sentences(source):
         for a, b in ((subject[-1], answer[0]), (answer[-1], subject[0])):
-            link = re.search(rf"\b{re.escape(a)}\b(.*?)\b{re.escape(b)}\b", sentence)
-            if link and all(w.lower() in _COPULA_WORDS or _kind_stem(w) in kinds for w in words(link.group(1))):
+            link = _between(sentence, a, b)
+            if link is not None and all(w.lower() in _COPULA_WORDS or _kind_stem(w) in kinds for w in words(link)):
                 return True
     return False
 
