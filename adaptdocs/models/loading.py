@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..atomic import publish_dir, temp_dir
 from ..config import DEVICE_CHOICES, QUANTIZE_CHOICES
-from ..environment import use_offline_environment
+from ..environment import keep_freed_memory, use_offline_environment
 from ..errors import AdaptdocsError
 from ..progress import NullReporter, Reporter
 from .hf import describe
@@ -251,6 +251,7 @@ def load_pretrained(
         (model, tokenizer, info): a PreTrainedModel in eval mode, its tokenizer, a ModelInfo.
     """
     use_offline_environment()  # before transformers or the hub client is imported
+    keep_freed_memory()  # what runs a model allocates and frees the same large tensors over and over
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
     from transformers.utils import logging as hf_logging
