@@ -20,7 +20,7 @@ import json
 import re
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 from . import atomic
@@ -71,6 +71,9 @@ _LABEL = re.compile(r"^\s*[-*]?\s*[A-Z][A-Za-z ]{0,24}:\s*")
 QUESTION_PROMPT_TEMPLATE = "eval_question"
 # Rows of question-answer pairs asked about a kept join (global asks augment_question about it).
 JOIN_QUESTION_LABEL = "augment_global:question"
+# Sampling temperature of the second try at a sentence greedy decoding kept nothing of (--resample):
+# varied enough that the samples differ, low enough that a small model stays on its sentence.
+RESAMPLE_TEMPERATURE = 0.7
 
 
 @cache
@@ -224,6 +227,8 @@ def augment(
                 summary.prompts += _dry_run_prompts(result.pending, loaded.get())
                 continue
             _run(store, result.pending, loaded.get(), config, _Judge(store, strategy), result.summary, reporter)
+            if strategy == "local":
+                _resample(store, config, model_id, loaded.get(), result.summary, reporter)
         if not config.dry_run:
             for strategy, s in summary.strategies.items():
                 s.examples_total, s.export = export_examples(ws, strategy)
@@ -283,6 +288,12 @@ def _item(strategy: str, template: PromptTemplate, sentence_ids: list[str], docu
 
 
 def _plan_local(store: Store, config: AugmentConfig, model_id: str) -> list[Item]:
+    """Every sentence × local template, then the resampled items of sentences that kept nothing."""
+    greedy = _plan_greedy(store, config, model_id)
+    return greedy + _plan_resample(store, config, model_id, greedy)
+
+
+def _plan_greedy(store: Store, config: AugmentConfig, model_id: str) -> list[Item]:
     templates = {name: load_template(name) for name in LOCAL_TEMPLATES + (COMPARISON_TEMPLATE,)}
     items = []
     # Sentence-major order, so --limit N covers every template for the first sentences.
@@ -292,6 +303,43 @@ def _plan_local(store: Store, config: AugmentConfig, model_id: str) -> list[Item
         for t in (templates[reverse if name == "augment_reverse" else name] for name in LOCAL_TEMPLATES):
             items.append(_item("local", t, [s.id], [s.document_id], None, model_id, config, source_text=s.text))
     return items
+
+
+def _plan_resample(store: Store, config: AugmentConfig, model_id: str, greedy: list[Item]) -> list[Item]:
+    """A sampled question-answer item for each sentence that names something and of which every
+    local item is done with nothing kept: greedy decoding gives one candidate a template, and
+    most are dropped (copies, answers that repeat the question, unverified), while the model
+    judges better than it writes, so several samples judged give it a second chance."""
+    if not config.resample:
+        return []
+    kept = {row["key"]: row["n_kept"] for row in store.augment_items("local")}
+    by_sentence: dict[str, list[Item]] = defaultdict(list)
+    for item in greedy:
+        by_sentence[item.sentence_ids[0]].append(item)
+    vocabulary = CorpusVocabulary(s.text for s in store.sentences())
+    sampled = replace(config, samples=config.resample, temperature=RESAMPLE_TEMPERATURE)
+    template = load_template(QUESTION_TEMPLATE)
+    items = []
+    for sentence_items in by_sentence.values():
+        first = sentence_items[0]
+        if all(kept.get(i.key) == 0 for i in sentence_items) and vocabulary.names(first.source_text):
+            items.append(_item("local", template, first.sentence_ids, first.document_ids, None, model_id, sampled,
+                               source_text=first.source_text))
+    return items
+
+
+def _resample(store: Store, config: AugmentConfig, model_id: str, model: Model, summary: StrategySummary,
+              reporter: Reporter) -> None:
+    """Run the resampled items that the finished greedy items now call for (_plan_resample)."""
+    done = store.done_item_keys()
+    items = [i for i in _plan_resample(store, config, model_id, _plan_greedy(store, config, model_id)) if i.key not in done]
+    if not items:
+        return
+    summary.planned += len(items)
+    reporter.log(f"augment local: {len(items)} sentences kept nothing; sampling {config.resample} question-answer "
+                 f"pairs for each at temperature {RESAMPLE_TEMPERATURE}")
+    _prepare_local(items, model)
+    _run(store, items, model, config, _Judge(store, "local"), summary, reporter)
 
 
 def _plan_global(store: Store, documents, config: AugmentConfig, model_id: str) -> list[Item]:
@@ -511,15 +559,19 @@ def worked_examples(template: PromptTemplate) -> list[str]:
 
 def _run(store: Store, items: list[Item], model: Model, config: AugmentConfig, judge: _Judge,
          summary: StrategySummary, reporter: Reporter) -> None:
-    groups: dict[tuple[str, str], list[Item]] = defaultdict(list)
+    # Items of one template, prefix and sampling are generated together (a resampled item samples
+    # more than the greedy items of its template).
+    groups: dict[tuple, list[Item]] = defaultdict(list)
     for item in items:
-        groups[(item.template.name, item.prefix)].append(item)
-    examples_of = {name: WorkedExamples(worked_examples(g[0].template), judge.vocabulary) for (name, _), g in groups.items()}
+        sampling = (item.inputs["settings"]["samples"], item.inputs["settings"]["temperature"])
+        groups[(item.template.name, item.prefix, sampling)].append(item)
+    examples_of = {key[0]: WorkedExamples(worked_examples(g[0].template), judge.vocabulary) for key, g in groups.items()}
     examples_of[QUESTION_TEMPLATE] = WorkedExamples(worked_examples(load_template(QUESTION_TEMPLATE)), judge.vocabulary)
     reporter.start(f"augment {items[0].strategy}", len(items))
     started = time.perf_counter()
-    for (name, prefix), group in groups.items():
+    for (name, prefix, (samples, temperature)), group in groups.items():
         template = group[0].template
+        config = replace(config, samples=samples, temperature=temperature)
         for chunk in _chunks(group, config.batch_size, config.samples):
             outputs, usage = _generate(model, template, prefix, [u.prompt for item in chunk for u in item.units], config)
             written: list[list[Written]] = []
@@ -648,6 +700,12 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
                     written.append(Written(f"{name}:{w.kind}", text, w.check, unit))
         elif item.template.output == "question_answer":
             pairs, lost = _keep_question_answers(texts, unit.source_text, judge.filter, examples)
+            if config.temperature > 0:
+                # Sampling invents words greedy decoding does not ("Who ruins the Tolvrik server?",
+                # "Who built Lagle?" from its owner): a sampled pair may only restate its sentence.
+                says_more = [(q, a) for q, a in pairs if not restates(statement_order(q, a), sources)]
+                lost["sampled_words_not_in_source"] += len(says_more)
+                pairs = [p for p in pairs if p not in says_more]
             dropped.update(lost)
             written += [Written(name, _pair_text(q, a), judge.check_pair(q, a, sources), unit) for q, a in pairs]
         else:

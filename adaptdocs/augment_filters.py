@@ -366,6 +366,8 @@ def pair_reason_to_drop(question: str, answer: str, source: str) -> str | None:
     to the question, unless the question offers the alternatives ("Which is older, A or B?"),
     and take at least one from the source.
     """
+    if _HOW_MANY.search(question) and not _COUNT.search(answer):
+        return "count_without_number"  # "How many Korbulo teams are there? Trimbelo."
     answer_words = _content_words(answer)
     asked = {_verb_stem(w) for w in _content_words(question)}
     if {_verb_stem(w) for w in answer_words} <= asked and not _ALTERNATIVES.search(question):
@@ -374,6 +376,10 @@ def pair_reason_to_drop(question: str, answer: str, source: str) -> str | None:
         return "answer_not_in_source"
     return None
 
+
+_HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\b", re.IGNORECASE)
+_COUNT = re.compile(r"\d|\b(?:no|none|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                    r"twenty|thirty|forty|fifty|hundred|thousand|dozen|several|few|many|all|every)\b", re.IGNORECASE)
 
 # A question that ends in its preposition ("Who is the Mubadra team led by?") asks for what follows it.
 _STRANDED = re.compile(r"\b(?:by|for|to|in|on|at|with|from|of|than|about)\s*\?$", re.IGNORECASE)
@@ -391,7 +397,7 @@ def statement_order(question: str, answer: str) -> str:
     return f"{question} {answer}" if _STRANDED.search(question) or _asks_what_a_name_is(question) else f"{answer} {question}"
 
 
-_COPULA_QUESTION = re.compile(r"^\s*(?:what|who|which\s+\w+)\s+(?:is|are)\s+(?P<subject>[^?]+)\?\s*$", re.IGNORECASE)
+_COPULA_QUESTION = re.compile(r"^\s*(?:what|who|which(?:\s+\w+)?)\s+(?:is|are)\s+(?P<subject>[^?]+)\?\s*$", re.IGNORECASE)
 
 
 def _asks_what_a_name_is(question: str) -> bool:

@@ -289,6 +289,8 @@ def augment(
     verify: Annotated[bool, typer.Option(help="Keep an example only if the model, shown its source sentences, prefers it "
                                          "to the same text with its names moved (verify.py).")] = True,
     verify_margin: Annotated[float, typer.Option(help="Nats by which an example must beat each corruption.")] = AugmentConfig.verify_margin,
+    resample: Annotated[int, typer.Option(help="Sampled question-answer pairs for a sentence naming something of which "
+                                          "greedy decoding kept nothing (0: off).")] = AugmentConfig.resample,
     as_json: JsonOpt = False,
 ):
     """Have the model write rephrasings, reversals, lists and cross-document inferences of the corpus.
@@ -305,7 +307,7 @@ def augment(
     config = AugmentConfig(
         strategy=strategy, model=ModelConfig(teacher or model, quantize, device, concurrency), limit=limit, samples=samples,
         temperature=temperature, seed=seed, batch_size=batch_size, dry_run=dry_run, verify=verify,
-        verify_margin=verify_margin,
+        verify_margin=verify_margin, resample=resample,
     )
     ws = _workspace(workspace)
     with _progress() as reporter:

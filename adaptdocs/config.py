@@ -91,6 +91,9 @@ class AugmentConfig:
     # it to each of its corruptions by this many nats (verify.py). Off: every filtered example is kept.
     verify: bool = True
     verify_margin: float = VERIFY_MARGIN
+    # A sentence naming something of which greedy decoding kept nothing gets this many sampled
+    # question-answer pairs (augment.RESAMPLE_TEMPERATURE), kept only if they verify; 0: off.
+    resample: int = 4
 
     def __post_init__(self) -> None:
         _check(self.strategy, STRATEGIES + ("both",), "--strategy")
@@ -98,6 +101,8 @@ class AugmentConfig:
             raise AdaptdocsError("--samples must be at least 1")
         if self.samples > 1 and self.temperature <= 0:
             raise AdaptdocsError("--samples above 1 needs --temperature above 0", "greedy samples are identical")
+        if self.resample < 0:
+            raise AdaptdocsError("--resample must be 0 (off) or more")
 
     @property
     def strategies(self) -> tuple[str, ...]:

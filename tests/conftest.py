@@ -74,7 +74,7 @@ class FakeModel(Model):
 
     def generate(self, prompts: Sequence[str], *, prefix: str = "", max_new_tokens: int = 64, temperature: float = 0.0,
                  seed: int = 0, stop: Sequence[str] = (), batch_size: int = 16, reporter=None):
-        self.calls.append({"prefix": prefix, "prompts": list(prompts), "stop": list(stop)})
+        self.calls.append({"prefix": prefix, "prompts": list(prompts), "stop": list(stop), "temperature": temperature})
         texts = [self.respond(prefix, p) for p in prompts]
         usage = Usage(prompt_tokens=sum(self.count_tokens(p) for p in prompts),
                       cached_tokens=self.count_tokens(prefix) * len(prompts),

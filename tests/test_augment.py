@@ -63,8 +63,9 @@ def reverse_or_echo(prefix: str, prompt: str) -> str:
 
 
 def local(**kw) -> AugmentConfig:
-    """Local augmentation; verification off unless asked (a FakeModel scores only when given a score)."""
-    return AugmentConfig(strategy="local", **{"verify": False, **kw})
+    """Local augmentation; verification and resampling off unless asked (a FakeModel scores only
+    when given a score)."""
+    return AugmentConfig(strategy="local", **{"verify": False, "resample": 0, **kw})
 
 
 # -- parsing and filters ------------------------------------------------------------
@@ -160,6 +161,7 @@ def test_unlinked_names_are_dropped_for_global_statements():
         (statement_order("Which tool is a Dorrel device?", "Kelm."), 7, None),
         # "What is X? Y." needs a source that says X is Y, not another relation between them.
         (statement_order("Who is the Mubadra team?", "The Plosk tool."), 0, "unsupported_identity"),
+        (statement_order("Which is Ispaneth?", "Krimbo."), 2, "unsupported_identity"),
         # A hedge dropped claims more than the source; "only" added claims something else.
         ("Access to the Plosk tool is granted within two days.", 8, "qualifier_changed"),
         ("The Plosk tool is owned only by the Mubadra team.", 0, "qualifier_changed"),
@@ -231,6 +233,7 @@ def test_question_answer_pairs_are_checked_statement_order(question, answer, sou
         ("Who is Nimra Sesh?", "Nimra Sesh.", "answer_in_question"),
         ("What is the Skelvy machine?", "A Skelvy.", "answer_in_question"),
         ("How many tools does the Dolvane team have?", "12.", "answer_not_in_source"),
+        ("How many Dolvane teams are there?", "Nimra Sesh.", "count_without_number"),
     ],
 )
 def test_question_answer_pairs_must_answer_from_the_source(question, answer, reason):
@@ -317,17 +320,48 @@ def test_resume_skips_done_items_and_limit(ws):
 
 
 def test_changed_document_redoes_only_its_items(ws):
-    augment(ws, AugmentConfig(strategy="both", verify=False), model=FakeModel(reverse_or_echo))
+    augment(ws, AugmentConfig(strategy="both", verify=False, resample=0), model=FakeModel(reverse_or_echo))
     ws.store.delete_document("/docs/teams.md")
     add_document(ws, "teams.md", ["The Mubadra team sits in the Orsk building."])
     model = FakeModel(reverse_or_echo)
-    summary = augment(ws, AugmentConfig(strategy="both", verify=False), model=model)
+    summary = augment(ws, AugmentConfig(strategy="both", verify=False, resample=0), model=model)
     loc, glob = summary.strategies["local"], summary.strategies["global"]
     assert (loc.stale_removed, loc.done, loc.skipped) == (8, 4, 12)
     # Global items depend on the whole corpus: every one is stale (a document each, and the chain
     # Plosk tool → Mubadra team → its building).
     assert (glob.stale_removed, glob.done, glob.skipped) == (3, 3, 0)
     assert len(ws.store.augment_items("local")) == 16
+
+
+def test_sentences_greedy_kept_nothing_of_get_sampled_question_answer_pairs(ws):
+    def respond(prefix, prompt):  # greedy writes nothing usable; sampling answers one question right
+        line = prompt.strip().splitlines()[0]
+        if "Mubadra team sits" in line and prefix.startswith("For each fact") and respond.temperature > 0:
+            # The second pair says what its sentence does not: sampling's inventions are dropped.
+            return "Q: Which building does the Mubadra team sit in? A: Vostra.\nQ: Who built the Vostra building? A: Mubadra."
+        return ""
+
+    class Recording(FakeModel):
+        def generate(self, prompts, **kw):
+            respond.temperature = kw.get("temperature", 0.0)
+            return super().generate(prompts, **kw)
+
+    model = Recording(respond)
+    summary = augment(ws, local(resample=3), model=model).strategies["local"]
+    sampled = [c for c in model.calls if c["temperature"] > 0]
+    # Every sentence naming something kept nothing greedily: each gets one sampled question item,
+    # its prompt three times; "Every data tool is reviewed by the security board." names nothing.
+    assert len(sampled) == 1 and len(sampled[0]["prompts"]) == 4 * 3
+    assert summary.done == 5 * 4 + 4 and summary.planned == 5 * 4 + 4
+    assert summary.dropped["augment_question:sampled_words_not_in_source"] == 1  # three samples, one pair
+    [row] = ws.store.examples("local")
+    assert row["text"].endswith("Which building does the Mubadra team sit in?\nAnswer: Vostra.") or "Vostra." in row["text"]
+    assert json.loads(row["settings"])["samples"] == 3 and json.loads(row["settings"])["temperature"] > 0
+    # A rerun finds the sampled items done; without resampling they are superseded and removed.
+    again = Recording(respond)
+    assert augment(ws, local(resample=3), model=again).strategies["local"].skipped == 24 and again.calls == []
+    off = augment(ws, local(), model=Recording(respond)).strategies["local"]
+    assert off.superseded_removed == 4 and ws.store.examples("local") == []
 
 
 def test_dry_run_changes_nothing(ws):
@@ -452,7 +486,7 @@ def test_kill_and_resume_with_a_real_process(tmp_path, tiny_model_dir):
         add_document(ws, f"doc{i:02}.md", [f"The Tool{i} tool is owned by the Team{i} team.",
                                            f"The Team{i} team sits in the Building{i} building."])
     command = [sys.executable, "-m", "adaptdocs", "augment", "--strategy", "local", "--model", str(tiny_model_dir),
-               "--quantize", "fp32", "--batch-size", "2", "-w", str(ws.root)]
+               "--quantize", "fp32", "--batch-size", "2", "--resample", "0", "-w", str(ws.root)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
