@@ -162,6 +162,10 @@ def test_unlinked_names_are_dropped_for_global_statements():
         # "What is X? Y." needs a source that says X is Y, not another relation between them.
         (statement_order("Who is the Mubadra team?", "The Plosk tool."), 0, "unsupported_identity"),
         (statement_order("Which is Ispaneth?", "Krimbo."), 2, "unsupported_identity"),
+        # A membership needs a source that says what group a thing is of; a name is capitalised.
+        ("The Mubadra team is a member of the Vostra building.", 3, "unsupported_membership"),
+        ("Kelm is a member of the Dorrel devices.", 7, None),
+        ("The mubadra team owns the Plosk tool.", 0, "lowercased_name"),
         # A hedge dropped claims more than the source; "only" added claims something else.
         ("Access to the Plosk tool is granted within two days.", 8, "qualifier_changed"),
         ("The Plosk tool is owned only by the Mubadra team.", 0, "qualifier_changed"),
