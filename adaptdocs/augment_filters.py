@@ -85,6 +85,22 @@ def _comparison(text: str, names: set[str]) -> tuple[str, list[str]] | None:
     return (found[0], order) if found and len(order) >= 2 else None
 
 
+def _compared(source: str, names: set[str]) -> list[tuple[str, str, str]]:
+    """Each comparison of the source: the last name before its "than", the first after it, and
+    the word before "than" that says how they compare ("faster", "earlier", "sensitive")."""
+    found = []
+    for sentence in split_sentences(source):
+        ws = words(sentence)
+        for i, w in enumerate(ws):
+            if w.lower() != "than" or i == 0:
+                continue
+            before = [n for n in ws[:i] if n in names]
+            after = [n for n in ws[i + 1 :] if n in names]
+            if before and after:
+                found.append((before[-1], after[0], ws[i - 1].lower()))
+    return found
+
+
 def _superlatives(text: str) -> set[str]:
     return {w.lower() for w in words(text)} & _SUPERLATIVES
 
@@ -619,6 +635,9 @@ class StatementFilter:
             return "invented_comparison"  # small models carry "X is older than Y" over from elsewhere
         if _superlatives(statement) - _superlatives(source):
             return "invented_comparison"
+        said = set(words(statement)) | {w.lower() for w in words(statement)}
+        if not _THAN.search(statement) and any({a, b} <= said and how not in said for a, b, how in _compared(source, names)):
+            return "lost_comparison"  # "Who started the Vessapine project? Drobbelin." from "started earlier than"
         if not comparison_consistent(statement, source, names):
             return "wrong_comparison"
         if not voice_consistent(statement, source, names, self.vocabulary.every_kind):

@@ -162,6 +162,9 @@ def test_unlinked_names_are_dropped_for_global_statements():
         # "What is X? Y." needs a source that says X is Y, not another relation between them.
         (statement_order("Who is the Mubadra team?", "The Plosk tool."), 0, "unsupported_identity"),
         (statement_order("Which is Ispaneth?", "Krimbo."), 2, "unsupported_identity"),
+        # A comparison between two names stays one.
+        (statement_order("Who owns the Lagle tool?", "The Osk tool."), 1, "lost_comparison"),
+        ("The Lagle tool is slower than the Osk tool.", 1, None),
         # A membership needs a source that says what group a thing is of; a name is capitalised.
         ("The Mubadra team is a member of the Vostra building.", 3, "unsupported_membership"),
         ("Kelm is a member of the Dorrel devices.", 7, None),
