@@ -526,6 +526,16 @@ def test_default_model_writes_a_simple_reversal(tmp_path):
     assert "The Mubadra team owns the Kotrizo tool." in {r["text"] for r in ws.store.examples("local")}
 
 
+def test_default_model_samples_a_second_try_where_greedy_kept_nothing(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    add_document(ws, "tools.md", ["The Kotrizo tool is owned by the Mubadra team."])
+    # A margin nothing beats: greedy decoding keeps nothing, so the sentence gets its sampled try.
+    summary = augment(ws, AugmentConfig(strategy="local", batch_size=4, verify_margin=1e6, resample=2)).strategies["local"]
+    [row] = [r for r in ws.store.augment_items("local") if json.loads(r["inputs"])["settings"]["samples"] == 2]
+    assert json.loads(row["inputs"])["settings"]["temperature"] > 0 and row["generated_tokens"] > 0
+    assert summary.done == len(LOCAL_TEMPLATES) + 1 and ws.store.examples("local") == []
+
+
 # -- verification, joins in question form, lists -----------------------------------------------
 
 
