@@ -231,3 +231,16 @@ def test_default_model_end_to_end():
 def test_empty_prompt_generates_from_eos(tiny_model):
     texts, usage = tiny_model.generate(["", "Hello"], max_new_tokens=3)
     assert len(texts) == 2 and usage.generated_tokens > 0
+
+
+def test_the_fused_prefix_attention_equals_the_matmul_one():
+    """The CPU's fused kernel and the matmul path (other devices) give the same output and log-sum-exp."""
+    import torch
+
+    from adaptdocs.models.shared_prefix import _prefix_part_fused, _prefix_part_matmul
+
+    torch.manual_seed(0)
+    queries, keys, values = torch.randn(3, 40, 16), torch.randn(3, 300, 16), torch.randn(3, 300, 16)
+    fused, matmul = _prefix_part_fused(queries, keys, values, 0.25), _prefix_part_matmul(queries, keys, values, 0.25)
+    assert fused[0].shape == matmul[0].shape == (3, 40, 16) and fused[1].shape == matmul[1].shape == (3, 40, 1)
+    assert torch.allclose(fused[0], matmul[0], atol=1e-4) and torch.allclose(fused[1], matmul[1], atol=1e-4)

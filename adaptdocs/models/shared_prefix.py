@@ -68,14 +68,24 @@ def shared_prefix_attention(module, query, key, value, attention_mask, dropout=0
 def _prefix_part(queries, keys, values, scaling: float):
     """Attention of queries [G, N, d] over the prefix's keys and values [G, P, d], unmasked:
     (output [G, N, d] in fp32, divided by its softmax sum; log of that sum [G, N, 1])."""
+    if queries.device.type == "cpu":
+        return _prefix_part_fused(queries, keys, values, scaling)
+    return _prefix_part_matmul(queries, keys, values, scaling)
+
+
+def _prefix_part_fused(queries, keys, values, scaling: float):
+    """The CPU's fused flash kernel: it returns the log-sum-exp the merge needs and never holds the
+    [G, N, P] scores (5.8 vs 67 ms a layer for 32 rows × 20 tokens after a 2,088-token prefix)."""
     import torch
 
-    if queries.device.type == "cpu":
-        # The CPU's fused flash kernel returns the log-sum-exp the merge needs and never holds the
-        # [G, N, P] scores: 5.8 vs 67 ms a layer for 32 rows × 20 tokens after a 2,088-token prefix.
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-            queries[None], keys[None], values[None], 0.0, False, scale=scaling)[:2]
-        return out[0].float(), lse[0].float().unsqueeze(-1)
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        queries[None], keys[None], values[None], 0.0, False, scale=scaling)[:2]
+    return out[0].float(), lse[0].float().unsqueeze(-1)
+
+
+def _prefix_part_matmul(queries, keys, values, scaling: float):
+    import torch
+
     scores = torch.bmm(queries, keys.transpose(1, 2)).float() * scaling
     top = scores.amax(-1, keepdim=True)
     e = torch.exp(scores - top)
