@@ -205,7 +205,8 @@ def augment(
     try:
         for strategy in config.strategies:
             if strategy == "local":
-                items = _plan_local(store, config, model_id)
+                greedy = _plan_greedy(store, config, model_id)
+                items = greedy + _plan_resample(store, config, model_id, greedy, vocabulary)
             else:
                 items = _plan_global(store, documents, config, model_id) + _plan_picked(store, vocabulary, config, model_id)
             result = _reconcile(store, strategy, items, config)
@@ -226,9 +227,10 @@ def augment(
             if config.dry_run:
                 summary.prompts += _dry_run_prompts(result.pending, loaded.get())
                 continue
-            _run(store, result.pending, loaded.get(), config, _Judge(store, strategy), result.summary, reporter)
+            judge = _Judge(store, strategy)
+            _run(store, result.pending, loaded.get(), config, judge, result.summary, reporter)
             if strategy == "local":
-                _resample(store, config, model_id, loaded.get(), result.summary, reporter)
+                _resample(store, config, model_id, greedy, loaded.get(), judge, result.summary, reporter)
         if not config.dry_run:
             for strategy, s in summary.strategies.items():
                 s.examples_total, s.export = export_examples(ws, strategy)
@@ -287,13 +289,8 @@ def _item(strategy: str, template: PromptTemplate, sentence_ids: list[str], docu
     return Item(sha(inputs), strategy, template, sentence_ids, document_ids, corpus_hash, inputs=inputs, **fields)
 
 
-def _plan_local(store: Store, config: AugmentConfig, model_id: str) -> list[Item]:
-    """Every sentence × local template, then the resampled items of sentences that kept nothing."""
-    greedy = _plan_greedy(store, config, model_id)
-    return greedy + _plan_resample(store, config, model_id, greedy)
-
-
 def _plan_greedy(store: Store, config: AugmentConfig, model_id: str) -> list[Item]:
+    """Every sentence × local template (the resampled items follow from their outcome: _plan_resample)."""
     templates = {name: load_template(name) for name in LOCAL_TEMPLATES + (COMPARISON_TEMPLATE,)}
     items = []
     # Sentence-major order, so --limit N covers every template for the first sentences.
@@ -305,7 +302,8 @@ def _plan_greedy(store: Store, config: AugmentConfig, model_id: str) -> list[Ite
     return items
 
 
-def _plan_resample(store: Store, config: AugmentConfig, model_id: str, greedy: list[Item]) -> list[Item]:
+def _plan_resample(store: Store, config: AugmentConfig, model_id: str, greedy: list[Item],
+                   vocabulary: CorpusVocabulary) -> list[Item]:
     """A sampled question-answer item for each sentence that names something and of which every
     local item is done with nothing kept: greedy decoding gives one candidate a template, and
     most are dropped (copies, answers that repeat the question, unverified), while the model
@@ -316,7 +314,6 @@ def _plan_resample(store: Store, config: AugmentConfig, model_id: str, greedy: l
     by_sentence: dict[str, list[Item]] = defaultdict(list)
     for item in greedy:
         by_sentence[item.sentence_ids[0]].append(item)
-    vocabulary = CorpusVocabulary(s.text for s in store.sentences())
     sampled = replace(config, samples=config.resample, temperature=RESAMPLE_TEMPERATURE)
     template = load_template(QUESTION_TEMPLATE)
     items = []
@@ -328,18 +325,18 @@ def _plan_resample(store: Store, config: AugmentConfig, model_id: str, greedy: l
     return items
 
 
-def _resample(store: Store, config: AugmentConfig, model_id: str, model: Model, summary: StrategySummary,
-              reporter: Reporter) -> None:
+def _resample(store: Store, config: AugmentConfig, model_id: str, greedy: list[Item], model: Model, judge: _Judge,
+              summary: StrategySummary, reporter: Reporter) -> None:
     """Run the resampled items that the finished greedy items now call for (_plan_resample)."""
     done = store.done_item_keys()
-    items = [i for i in _plan_resample(store, config, model_id, _plan_greedy(store, config, model_id)) if i.key not in done]
+    items = [i for i in _plan_resample(store, config, model_id, greedy, judge.vocabulary) if i.key not in done]
     if not items:
         return
     summary.planned += len(items)
     reporter.log(f"augment local: {len(items)} sentences kept nothing; sampling {config.resample} question-answer "
                  f"pairs for each at temperature {RESAMPLE_TEMPERATURE}")
     _prepare_local(items, model)
-    _run(store, items, model, config, _Judge(store, "local"), summary, reporter)
+    _run(store, items, model, config, judge, summary, reporter)
 
 
 def _plan_global(store: Store, documents, config: AugmentConfig, model_id: str) -> list[Item]:
@@ -703,9 +700,9 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
             if config.temperature > 0:
                 # Sampling invents words greedy decoding does not ("Who ruins the Tolvrik server?",
                 # "Who built Lagle?" from its owner): a sampled pair may only restate its sentence.
-                says_more = [(q, a) for q, a in pairs if not restates(statement_order(q, a), sources)]
-                lost["sampled_words_not_in_source"] += len(says_more)
-                pairs = [p for p in pairs if p not in says_more]
+                restating = [(q, a) for q, a in pairs if restates(statement_order(q, a), sources)]
+                lost["sampled_words_not_in_source"] += len(pairs) - len(restating)
+                pairs = restating
             dropped.update(lost)
             written += [Written(name, _pair_text(q, a), judge.check_pair(q, a, sources), unit) for q, a in pairs]
         else:
