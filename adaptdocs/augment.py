@@ -39,6 +39,7 @@ from .augment_filters import (
 from . import augment_chains, augment_lists
 from .augment_chains import CHAIN_TEMPLATE, Chain, read_chain_output
 from .augment_lists import LIST_TEMPLATE, ListGroup, read_list_output
+from .augment_records import RECORD_TEMPLATE, record_fields, record_writings, value_owners
 from .config import AugmentConfig, to_dict
 from .exam_facts import FactIndex, read_facts
 from .lineage import CorpusState, item_currency, item_inputs, model_fingerprint, sha, template_fingerprint
@@ -290,12 +291,17 @@ def _item(strategy: str, template: PromptTemplate, sentence_ids: list[str], docu
 
 
 def _plan_greedy(store: Store, config: AugmentConfig, model_id: str) -> list[Item]:
-    """Every sentence × local template (the resampled items follow from their outcome: _plan_resample)."""
-    templates = {name: load_template(name) for name in LOCAL_TEMPLATES + (COMPARISON_TEMPLATE,)}
+    """Every sentence × local template, a record (table row, form) × the record rule (the
+    resampled items follow from their outcome: _plan_resample)."""
+    templates = {name: load_template(name) for name in LOCAL_TEMPLATES + (COMPARISON_TEMPLATE, RECORD_TEMPLATE)}
     items = []
     # Sentence-major order, so --limit N covers every template for the first sentences.
     # Fragments (a heading, a stray symbol) state no fact worth restating.
     for s in (s for s in store.sentences() if len(words(s.text)) >= MIN_WORDS):
+        if record_fields(s.text):
+            items.append(_item("local", templates[RECORD_TEMPLATE], [s.id], [s.document_id], None, model_id, config,
+                               source_text=s.text))
+            continue
         reverse = COMPARISON_TEMPLATE if _COMPARISON.search(s.text) else "augment_reverse"
         for t in (templates[reverse if name == "augment_reverse" else name] for name in LOCAL_TEMPLATES):
             items.append(_item("local", t, [s.id], [s.document_id], None, model_id, config, source_text=s.text))
@@ -319,7 +325,8 @@ def _plan_resample(store: Store, config: AugmentConfig, model_id: str, greedy: l
     items = []
     for sentence_items in by_sentence.values():
         first = sentence_items[0]
-        if all(kept.get(i.key) == 0 for i in sentence_items) and vocabulary.names(first.source_text):
+        if (first.template.name != RECORD_TEMPLATE and all(kept.get(i.key) == 0 for i in sentence_items)
+                and vocabulary.names(first.source_text)):
             items.append(_item("local", template, first.sentence_ids, first.document_ids, None, model_id, sampled,
                                source_text=first.source_text))
     return items
@@ -412,6 +419,9 @@ def _prepare_local(items: list[Item], model: Model) -> None:
     heads = {}
     for item in items:
         t = item.template
+        if t.output == "record":  # written by rule: no prompt
+            item.units = [Unit("", item.source_text, item.sentence_ids, item.document_ids)]
+            continue
         if t.name not in heads:
             heads[t.name] = _shared_head(t, model, sentence=_SENTINEL)
         item.prefix, prompt = _split(t, model, heads[t.name], sentence=item.source_text)
@@ -538,7 +548,7 @@ def corpus_windows(documents, sizes: dict[str, int], budget: int, vocabulary: Co
 def _dry_run_prompts(items: list[Item], model: Model) -> list[DryRunPrompt]:
     counted: dict[str, int] = {}
     prompts = []
-    for item in items:
+    for item in (i for i in items if i.template.output != "record"):
         if item.prefix not in counted:
             counted[item.prefix] = model.count_tokens(item.prefix) if item.prefix else 0
         for unit in item.units:
@@ -570,7 +580,11 @@ def _run(store: Store, items: list[Item], model: Model, config: AugmentConfig, j
         template = group[0].template
         config = replace(config, samples=samples, temperature=temperature)
         for chunk in _chunks(group, config.batch_size, config.samples):
-            outputs, usage = _generate(model, template, prefix, [u.prompt for item in chunk for u in item.units], config)
+            prompts = [u.prompt for item in chunk for u in item.units]
+            if template.output == "record":  # written by rule (_read)
+                outputs, usage = [""] * len(prompts) * config.samples, Usage()
+            else:
+                outputs, usage = _generate(model, template, prefix, prompts, config)
             written: list[list[Written]] = []
             dropped: list[Counter] = []
             at = 0
@@ -625,6 +639,7 @@ class _Judge:
         for row in store.examples(strategy):
             self.filter.remember(row["text"])
         self.index = corpus_index(store, self.vocabulary)
+        self.record_owners = value_owners(fields for s in sentences if (fields := record_fields(s.text)))
 
     def kin(self, name: str) -> list[str]:
         """Other names of `name`'s kind in the corpus (same slot somewhere), most alike slot first."""
@@ -695,6 +710,11 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
                         continue
                     text = _pair_text(w.question, w.text) if w.question else w.text
                     written.append(Written(f"{name}:{w.kind}", text, w.check, unit))
+        elif item.template.output == "record":
+            for kind, question, text in record_writings(record_fields(unit.source_text), item.template, judge.record_owners):
+                text = _pair_text(question, text) if question else text
+                written.append(Written(f"{name}:{kind}", text, Check(text, sources, []), unit,
+                                       Verdict(True, "written by rule from the record", 0.0, 0.0)))
         elif item.template.output == "question_answer":
             pairs, lost = _keep_question_answers(texts, unit.source_text, judge.filter, examples)
             if config.temperature > 0:
@@ -813,7 +833,9 @@ def _keep_question_answers(outputs: list[str], source: str, filt: StatementFilte
     """The pairs worth keeping, as (question, answer)."""
     pairs, dropped = {}, Counter()
     for q, a in (pair for text in outputs for pair in split_question_answers(text)):
-        reason = pair_reason_to_drop(q, a, source)
+        # A question that names nothing ("Who is the principal investigator?") has many answers in
+        # any real corpus; one sentence cannot tell them all (lists, written from whole groups, can).
+        reason = pair_reason_to_drop(q, a, source) or (None if filt.vocabulary.names(q) else "question_names_nothing")
         if reason is None:
             pairs[statement_order(q, a)] = (q, a)
         else:

@@ -87,7 +87,7 @@ def _comparison(text: str, names: set[str]) -> tuple[str, list[str]] | None:
 
 def _compared(source: str, names: set[str]) -> list[tuple[str, str, str]]:
     """Each comparison of the source: the last name before its "than", the first after it, and
-    the word before "than" that says how they compare ("faster", "earlier", "sensitive")."""
+    the words before "than" that say how they compare ("faster", "earlier", "more sensitive")."""
     found = []
     for sentence in split_sentences(source):
         ws = words(sentence)
@@ -97,7 +97,9 @@ def _compared(source: str, names: set[str]) -> list[tuple[str, str, str]]:
             before = [n for n in ws[:i] if n in names]
             after = [n for n in ws[i + 1 :] if n in names]
             if before and after:
-                found.append((before[-1], after[0], ws[i - 1].lower()))
+                # "more sensitive than": the degree word is half the comparison ("sensitive to" is none).
+                degree = ws[i - 2].lower() + " " if i >= 2 and ws[i - 2].lower() in ("more", "less", "fewer") else ""
+                found.append((before[-1], after[0], degree + ws[i - 1].lower()))
     return found
 
 
@@ -154,12 +156,12 @@ def _relation(text: str, pair: tuple[str, str], kinds: set[str], whole: bool = F
         link = _between(sentence, *pair)
         if link is not None:
             between = [w.lower() for w in words(link) if not w[0].isupper()]  # names are no relation
-            stems = {_verb_stem(w) for w in between if w not in FUNCTION_WORDS and _kind_stem(w) not in kinds}
+            stems = {stem(w) for w in between if w not in FUNCTION_WORDS and _kind_stem(w) not in kinds}
             # A record's label names the role of the value after it: "Tool: Kotrizo. Owner: Zarnoth."
             # reads as "Kotrizo is owned by Zarnoth".
             label = _LABEL_BEFORE.search(link)
             if label:
-                return True, stems | {_verb_stem(label[1].lower())}
+                return True, stems | {stem(label[1].lower())}
             return "by" in between, stems
     return None
 
@@ -184,19 +186,22 @@ def _records_joined(sentences: list[str]) -> list[str]:
 
 def _closest_sentence(statement: str, source: str) -> str:
     """The sentence of `source` whose content words the statement shares most."""
-    said = {_verb_stem(w.lower()) for w in words(statement) if w.lower() not in FUNCTION_WORDS}
+    said = {stem(w.lower()) for w in words(statement) if w.lower() not in FUNCTION_WORDS}
     return max(split_sentences(source) or [source],
-               key=lambda s: len(said & {_verb_stem(w.lower()) for w in words(s) if w.lower() not in FUNCTION_WORDS}))
+               key=lambda s: len(said & {stem(w.lower()) for w in words(s) if w.lower() not in FUNCTION_WORDS}))
 
 
-def _verb_stem(word: str) -> str:
-    """owns, owned, owner, owning → own; led, leads → lead; uses, used → us. Crude, and only ever
-    compared with itself."""
+def stem(word: str) -> str:
+    """owns, owned, owner, owning → own; led, leads → lead; uses, used → us; studies, study → studi;
+    processes, process → process. Crude, and only ever compared with itself."""
+    word = word.lower()
     if word in _IRREGULAR:
         return _IRREGULAR[word]
-    for suffix in ("ing", "ed", "er", "es", "s"):
+    for suffix in ("ies", "ied", "ing", "ed", "er", "es", "s", "y"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 2:
-            word = word[: -len(suffix)]
+            if suffix == "s" and word.endswith("ss") or suffix == "y" and word[-2] in "aeiou":
+                continue  # "process", "key": no plural, no "-y" to turn into "-i"
+            word = word[: -len(suffix)] + ("i" if suffix in ("ies", "ied", "y") else "")
             break
     return word.removesuffix("e") if len(word) > 2 else word
 
@@ -257,7 +262,7 @@ def lost_link(statement: str, sources: Sequence[str], vocabulary: "CorpusVocabul
 def _relation_stems(text: str, vocabulary: "CorpusVocabulary") -> set[str]:
     """Stems of what `text` says besides its names and their kinds ("owned" → own; "Owner:" → own)."""
     names = vocabulary.names(text)
-    return {_verb_stem(w.lower()) for w in words(text)
+    return {stem(w.lower()) for w in words(text)
             if w not in names and w.lower() not in FUNCTION_WORDS and _kind_stem(w) not in vocabulary.every_kind}
 
 
@@ -366,7 +371,7 @@ def split_question_answers(output: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _content_words(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
     """Lower-cased words and numbers of `text`, function words left out."""
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in FUNCTION_WORDS}
 
@@ -384,11 +389,11 @@ def pair_reason_to_drop(question: str, answer: str, source: str) -> str | None:
     """
     if _HOW_MANY.search(question) and not _COUNT.search(answer):
         return "count_without_number"  # "How many Korbulo teams are there? Trimbelo."
-    answer_words = _content_words(answer)
-    asked = {_verb_stem(w) for w in _content_words(question)}
-    if {_verb_stem(w) for w in answer_words} <= asked and not _ALTERNATIVES.search(question):
+    answer_words = content_words(answer)
+    asked = {stem(w) for w in content_words(question)}
+    if {stem(w) for w in answer_words} <= asked and not _ALTERNATIVES.search(question):
         return "answer_in_question"
-    if not answer_words & _content_words(source):
+    if not answer_words & content_words(source):
         return "answer_not_in_source"
     return None
 
@@ -635,8 +640,8 @@ class StatementFilter:
             return "invented_comparison"  # small models carry "X is older than Y" over from elsewhere
         if _superlatives(statement) - _superlatives(source):
             return "invented_comparison"
-        said = set(words(statement)) | {w.lower() for w in words(statement)}
-        if not _THAN.search(statement) and any({a, b} <= said and how not in said for a, b, how in _compared(source, names)):
+        said, phrase = set(words(statement)), f" {normalise(statement)} "
+        if not _THAN.search(statement) and any({a, b} <= said and f" {how} " not in phrase for a, b, how in _compared(source, names)):
             return "lost_comparison"  # "Who started the Vessapine project? Drobbelin." from "started earlier than"
         if not comparison_consistent(statement, source, names):
             return "wrong_comparison"

@@ -54,7 +54,8 @@ def _file_sha(path: str, size: int, mtime_ns: int) -> str:
 def template_fingerprint(template: PromptTemplate) -> str:
     """`name@hash` of everything in a template file that changes what it produces."""
     t = template
-    return f"{t.name}@{sha(t.mode, t.text, t.system, t.stop, t.max_new_tokens)[:16]}"
+    forms = [t.forms] if t.forms else []  # only rule templates have forms; the others' hashes stay
+    return f"{t.name}@{sha(t.mode, t.text, t.system, t.stop, t.max_new_tokens, *forms)[:16]}"
 
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")

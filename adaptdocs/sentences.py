@@ -52,6 +52,12 @@ def is_field_line(text: str) -> bool:
     return bool(match) and len(split_sentences(match["value"])) == 1
 
 
+def field_parts(line: str) -> tuple[str, str]:
+    """A field line's (key, value), the value without its full stop: "Owner: Ispaneth." → ("Owner", "Ispaneth")."""
+    match = _FIELD.fullmatch(line.strip())
+    return match["key"], match["value"].rstrip(".").strip()
+
+
 def with_full_stop(text: str) -> str:
     """The text ending as a sentence does: a full stop unless it has final punctuation already."""
     text = text.strip()

@@ -26,7 +26,7 @@ def _templates_dir() -> Path:
 
 
 TEMPLATES_DIR = _templates_dir()
-OUTPUTS = ("statements", "question_answer", "list", "chain")
+OUTPUTS = ("statements", "question_answer", "list", "chain", "record")
 
 
 @dataclass
@@ -41,8 +41,10 @@ class PromptTemplate:
     # What a generating template writes: "statements" (one or more sentences),
     # "question_answer" (lines "Q: <question>? A: <answer>"), "list" (lines "Question:",
     # "How many:", "All:", "First:"; augment_lists.py) or "chain" (a statement, then Q/A lines;
-    # augment_chains.py).
+    # augment_chains.py); "record": nothing, the rule of augment_records.py writes from `forms`.
     output: str = "statements"
+    # Texts a rule fills in, by name ($name placeholders, like `text`).
+    forms: dict[str, str] = field(default_factory=dict)
 
     def render(self, model=None, **values: str) -> str:
         """Fill the placeholders; in chat mode, wrap through `model`'s chat template."""

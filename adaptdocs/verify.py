@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from .augment_filters import FUNCTION_WORDS, CorpusVocabulary
+from .augment_filters import FUNCTION_WORDS, CorpusVocabulary, content_words, stem
 from .config import VERIFY_MARGIN
 from .exam_facts import name_spans
 from .models.base import Model, Usage
@@ -190,19 +190,5 @@ def restates(candidate: str, sources: Sequence[str]) -> bool:
     """Whether every content word of the candidate (roughly stemmed) is in the sources: a
     restatement that adds nothing, the only kind of statement about fewer than two names of its
     sources that this module can vouch for."""
-    have = {_stem(w) for text in sources for w in _content(text)}
-    return all(_stem(w) in have for w in _content(candidate))
-
-
-def _content(text: str) -> list[str]:
-    import re
-
-    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in FUNCTION_WORDS]
-
-
-def _stem(word: str) -> str:
-    """studies, study, studied, studying → studi; plots → plot. Crude, and only ever compared with itself."""
-    for suffix in ("ies", "ied", "ing", "es", "ed", "s", "y"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + ("i" if suffix in ("ies", "ied", "y") else "")
-    return word
+    have = {stem(w) for text in sources for w in content_words(text)}
+    return all(stem(w) in have for w in content_words(candidate))

@@ -57,7 +57,7 @@ def reverse_or_echo(prefix: str, prompt: str) -> str:
     if "Plosk tool is owned" in line and prefix.startswith("For each fact"):
         return "Q: Which team owns the Plosk tool? A: Mubadra.\nQ: Which team owns the Plosk tool? A: Lagle."
     if "Osk tool is faster" in line and prefix.startswith("For each fact"):
-        # Without both names a comparison's answer cannot be checked: only the second pair is kept.
+        # A question naming nothing has many answers in a corpus: only the second pair is kept.
         return "Q: Which tool is faster? A: Lagle.\nQ: Which is faster, the Osk tool or the Lagle tool? A: Osk."
     return " " + line.split(":", 1)[-1].strip()
 
@@ -165,6 +165,8 @@ def test_unlinked_names_are_dropped_for_global_statements():
         # A comparison between two names stays one.
         (statement_order("Who owns the Lagle tool?", "The Osk tool."), 1, "lost_comparison"),
         ("The Lagle tool is slower than the Osk tool.", 1, None),
+        ("The Osk tool is as reliable as the Krimbo tool.", 9, "lost_comparison"),  # "more reliable than"
+        (statement_order("Which is more reliable, the Osk tool or the Krimbo tool?", "Osk."), 9, None),
         # A membership needs a source that says what group a thing is of; a name is capitalised.
         ("The Mubadra team is a member of the Vostra building.", 3, "unsupported_membership"),
         ("Kelm is a member of the Dorrel devices.", 7, None),
@@ -177,7 +179,8 @@ def test_unlinked_names_are_dropped_for_global_statements():
 def test_filters_catch_what_turns_a_statement_false(statement, source, reason):
     corpus = CORPUS + ["Accounts that are not used for ninety days are closed.",
                        "By the end of the week you should have shipped one small change.",
-                       "Kelm is a Dorrel device.", "Access to the Plosk tool is usually granted within two days."]
+                       "Kelm is a Dorrel device.", "Access to the Plosk tool is usually granted within two days.",
+                       "The Osk tool is more reliable than the Krimbo tool."]
     filt = StatementFilter(CorpusVocabulary(corpus), corpus, single_source=True)
     assert filt.reason_to_drop(statement, corpus[source], covers_source=False) == reason
 
@@ -277,18 +280,23 @@ def test_local_keeps_reversal_with_provenance_and_exports(ws):
     model = FakeModel(reverse_or_echo)
     summary = augment(ws, local(), model=model)
     data = summary.as_dict()["strategies"]["local"]
-    assert data["items"]["done"] == 5 * 4
+    assert data["items"]["done"] == 4 * 4 + 1  # the record "Tool: Krimbo. Owner: Ispaneth." by rule alone
     assert data["kept"] == {"augment_infer": 0, "augment_question": 2, "augment_rephrase": 0, "augment_reverse": 1,
-                            "augment_reverse_comparison": 0}
+                            "augment_reverse_comparison": 0, "augment_record": 0, "augment_record:question": 1,
+                            "augment_record:reverse_question": 1, "augment_record:statement": 1}
     dropped = data["dropped"]  # per "template:reason"
     assert sum(n for key, n in dropped.items() if key.endswith(":copy")) >= 10
     assert dropped["augment_question:answer_not_in_source"] >= 1
-    assert sum(n for key, n in dropped.items() if key.endswith(":missing_names")) >= 1
+    assert dropped["augment_question:question_names_nothing"] >= 1
     # A kept question-answer pair is stored in the form `compare` asks its questions in.
     [pair, _] = sorted((r for r in ws.store.examples("local") if r["template"] == "augment_question"),
                        key=lambda r: "Plosk" not in r["text"])
     assert pair["text"] == load_template("eval_question").render(question="Which team owns the Plosk tool?") + " Mubadra."
-    [row] = [r for r in ws.store.examples("local") if r["template"] != "augment_question"]
+    records = {r["text"] for r in ws.store.examples("local") if r["template"].startswith("augment_record")}
+    ask = load_template("eval_question").render
+    assert records == {"The owner of the Krimbo tool is Ispaneth.", ask(question="What is the owner of the Krimbo tool?") + " Ispaneth.",
+                       ask(question="Which tool has Ispaneth as its owner?") + " Krimbo."}
+    [row] = [r for r in ws.store.examples("local") if r["template"] == "augment_reverse"]
     assert row["text"] == "The Mubadra team owns the Plosk tool."
     assert row["template"] == "augment_reverse" and row["model"] == "fake" and row["seed"] == 0
     sentence = ws.store.sentences()[[s.text for s in ws.store.sentences()].index(CORPUS[0])]
@@ -314,16 +322,16 @@ def test_local_keeps_reversal_with_provenance_and_exports(ws):
 def test_resume_skips_done_items_and_limit(ws):
     first = FakeModel(reverse_or_echo)
     s1 = augment(ws, local(limit=4), model=first).strategies["local"]
-    assert (s1.done, s1.left_by_limit) == (4, 16)
+    assert (s1.done, s1.left_by_limit) == (4, 13)
     second = FakeModel(reverse_or_echo)
     s2 = augment(ws, local(), model=second).strategies["local"]
-    assert (s2.done, s2.skipped) == (16, 4)
-    assert len(second.prompts) == 16
+    assert (s2.done, s2.skipped) == (13, 4)
+    assert len(second.prompts) == 12  # the record is written by rule
     assert not set(second.prompts) & set(first.prompts)
     third = FakeModel(reverse_or_echo)
     s3 = augment(ws, local(), model=third).strategies["local"]
-    assert (s3.done, s3.skipped, third.calls) == (0, 20, [])
-    assert len(ws.store.examples("local")) == 3  # one reversal, two question-answer pairs
+    assert (s3.done, s3.skipped, third.calls) == (0, 17, [])
+    assert len(ws.store.examples("local")) == 6  # one reversal, two question-answer pairs, three of the record
 
 
 def test_changed_document_redoes_only_its_items(ws):
@@ -333,11 +341,11 @@ def test_changed_document_redoes_only_its_items(ws):
     model = FakeModel(reverse_or_echo)
     summary = augment(ws, AugmentConfig(strategy="both", verify=False, resample=0), model=model)
     loc, glob = summary.strategies["local"], summary.strategies["global"]
-    assert (loc.stale_removed, loc.done, loc.skipped) == (8, 4, 12)
+    assert (loc.stale_removed, loc.done, loc.skipped) == (8, 4, 9)
     # Global items depend on the whole corpus: every one is stale (a document each, and the chain
     # Plosk tool → Mubadra team → its building).
     assert (glob.stale_removed, glob.done, glob.skipped) == (3, 3, 0)
-    assert len(ws.store.augment_items("local")) == 16
+    assert len(ws.store.augment_items("local")) == 13
 
 
 def test_sentences_greedy_kept_nothing_of_get_sampled_question_answer_pairs(ws):
@@ -345,7 +353,7 @@ def test_sentences_greedy_kept_nothing_of_get_sampled_question_answer_pairs(ws):
         line = prompt.strip().splitlines()[0]
         if "Mubadra team sits" in line and prefix.startswith("For each fact") and respond.temperature > 0:
             # The second pair says what its sentence does not: sampling's inventions are dropped.
-            return "Q: Which building does the Mubadra team sit in? A: Vostra.\nQ: Who built the Vostra building? A: Mubadra."
+            return "Q: Which building does the Mubadra team sit in? A: Vostra.\nQ: Who painted the Vostra building? A: Mubadra."
         return ""
 
     class Recording(FakeModel):
@@ -357,18 +365,20 @@ def test_sentences_greedy_kept_nothing_of_get_sampled_question_answer_pairs(ws):
     summary = augment(ws, local(resample=3), model=model).strategies["local"]
     sampled = [c for c in model.calls if c["temperature"] > 0]
     # Every sentence naming something kept nothing greedily: each gets one sampled question item,
-    # its prompt three times; "Every data tool is reviewed by the security board." names nothing.
-    assert len(sampled) == 1 and len(sampled[0]["prompts"]) == 4 * 3
-    assert summary.done == 5 * 4 + 4 and summary.planned == 5 * 4 + 4
+    # its prompt three times; "Every data tool is reviewed by the security board." names nothing,
+    # and the record is written by rule.
+    assert len(sampled) == 1 and len(sampled[0]["prompts"]) == 3 * 3
+    assert summary.done == 4 * 4 + 1 + 3 and summary.planned == 4 * 4 + 1 + 3
     assert summary.dropped["augment_question:sampled_words_not_in_source"] == 1  # three samples, one pair
-    [row] = ws.store.examples("local")
+    [row] = [r for r in ws.store.examples("local") if r["template"] == "augment_question"]
     assert row["text"].endswith("Which building does the Mubadra team sit in?\nAnswer: Vostra.") or "Vostra." in row["text"]
     assert json.loads(row["settings"])["samples"] == 3 and json.loads(row["settings"])["temperature"] > 0
     # A rerun finds the sampled items done; without resampling they are superseded and removed.
     again = Recording(respond)
-    assert augment(ws, local(resample=3), model=again).strategies["local"].skipped == 24 and again.calls == []
+    assert augment(ws, local(resample=3), model=again).strategies["local"].skipped == 20 and again.calls == []
     off = augment(ws, local(), model=Recording(respond)).strategies["local"]
-    assert off.superseded_removed == 4 and ws.store.examples("local") == []
+    assert off.superseded_removed == 3
+    assert {r["template"] for r in ws.store.examples("local")} == {f"augment_record:{k}" for k in ("statement", "question", "reverse_question")}
 
 
 def test_dry_run_changes_nothing(ws):
@@ -577,7 +587,7 @@ def test_verification_keeps_what_the_sources_support_and_says_why_it_drops(ws):
     truth = {"the Mubadra team owns the Plosk tool.", "the Vostra building houses the Mubadra team."}
     model = FakeModel(respond, score=believes(truth))
     summary = augment(ws, local(verify=True), model=model)
-    kept = {r["text"] for r in ws.store.examples("local")}
+    kept = {r["text"] for r in ws.store.examples("local") if not r["template"].startswith("augment_record")}
     assert kept == {"The Mubadra team owns the Plosk tool."}
     assert summary.strategies["local"].dropped["augment_reverse:unverified"] == 1, summary.strategies["local"].dropped
     # Each check scored the claim after its source sentence, against its corruptions.
