@@ -711,7 +711,8 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
                     text = _pair_text(w.question, w.text) if w.question else w.text
                     written.append(Written(f"{name}:{w.kind}", text, w.check, unit))
         elif item.template.output == "record":
-            for kind, question, text in record_writings(record_fields(unit.source_text), item.template, judge.record_owners):
+            for kind, question, text in record_writings(record_fields(unit.source_text), item.template, judge.record_owners,
+                                                     judge.vocabulary):
                 text = _pair_text(question, text) if question else text
                 written.append(Written(f"{name}:{kind}", text, Check(text, sources, []), unit,
                                        Verdict(True, "written by rule from the record", 0.0, 0.0)))
@@ -833,9 +834,7 @@ def _keep_question_answers(outputs: list[str], source: str, filt: StatementFilte
     """The pairs worth keeping, as (question, answer)."""
     pairs, dropped = {}, Counter()
     for q, a in (pair for text in outputs for pair in split_question_answers(text)):
-        # A question that names nothing ("Who is the principal investigator?") has many answers in
-        # any real corpus; one sentence cannot tell them all (lists, written from whole groups, can).
-        reason = pair_reason_to_drop(q, a, source) or (None if filt.vocabulary.names(q) else "question_names_nothing")
+        reason = pair_reason_to_drop(q, a, source) or ("asks_too_little" if filt.asks_too_little(q) else None)
         if reason is None:
             pairs[statement_order(q, a)] = (q, a)
         else:

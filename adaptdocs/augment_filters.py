@@ -138,7 +138,7 @@ def repeated_phrase(statement: str, source: str) -> str | None:
     return None
 
 
-def _kind_stem(word: str) -> str:
+def kind_stem(word: str) -> str:
     return word.lower().removesuffix("s")
 
 
@@ -156,7 +156,7 @@ def _relation(text: str, pair: tuple[str, str], kinds: set[str], whole: bool = F
         link = _between(sentence, *pair)
         if link is not None:
             between = [w.lower() for w in words(link) if not w[0].isupper()]  # names are no relation
-            stems = {stem(w) for w in between if w not in FUNCTION_WORDS and _kind_stem(w) not in kinds}
+            stems = {stem(w) for w in between if w not in FUNCTION_WORDS and kind_stem(w) not in kinds}
             # A record's label names the role of the value after it: "Tool: Kotrizo. Owner: Zarnoth."
             # reads as "Kotrizo is owned by Zarnoth".
             label = _LABEL_BEFORE.search(link)
@@ -230,6 +230,44 @@ def voice_consistent(statement: str, source: str, names: set[str], kinds: set[st
     return True
 
 
+# Relations said in other words: a membership ("belongs to the Lisperane series", "is a Lisperane
+# instrument", "the Lisperane series includes it"), an ownership ("owned by", "belongs to"). The
+# direction is voice_consistent's and category_consistent's business.
+_RELATION_GROUPS = (frozenset(stem(w) for w in "belongs member part includes contains kind type".split()),
+                    frozenset(stem(w) for w in "owns belongs".split()))
+
+
+def relation_changed(statement: str, source: str, names: set[str], kinds: set[str] = frozenset()) -> bool:
+    """Whether a statement relates two names of its one source sentence by another relation than
+    the source does: "The Sibbeth instrument was bought by the Naquesh project" from "... is used by
+    the Naquesh project, and it was bought with the same grant". The words the source puts between
+    the two names must be said (a stem of them, anywhere: "The Vostra building is where the Mubadra
+    team sits"), or both relations be of one group above (a bare "is a" counts as a membership). A
+    synonym is lost with it ("based at" → "the home of"): a small model's looser words are more
+    often wrong than right.
+
+    Args:
+        statement: the written text (a question-answer pair in statement order).
+        source: the sentence it was written from.
+        names: the names of both.
+        kinds: kind nouns ("team", "tool"), which stand between names without being the relation.
+    """
+    if _THAN.search(source):
+        return False  # comparisons: comparison_consistent, lost_comparison
+    said_stems = {stem(w) for w in words(statement) if w not in names and w.lower() not in FUNCTION_WORDS}
+    said = [n for n in dict.fromkeys(words(statement)) if n in names and n in words(source)]
+    for a, b in ((a, b) for i, a in enumerate(said) for b in said[i + 1:]):
+        before = _relation(source, (a, b), kinds) or _relation(source, (b, a), kinds)
+        now = _relation(statement, (a, b), kinds, whole=True) or _relation(statement, (b, a), kinds, whole=True)
+        if before is None or now is None or not before[1] or before[1] & said_stems:
+            continue
+        membership = _RELATION_GROUPS[0]
+        if not any(before[1] & group and (now[1] & group or group is membership and not now[1])
+                   for group in _RELATION_GROUPS):
+            return True
+    return False
+
+
 _CATEGORY = re.compile(r"\b(?:is|are)\s+(?:a|an|one of)\b|\b(?:every|each|all)\b", re.IGNORECASE)
 
 
@@ -263,7 +301,7 @@ def _relation_stems(text: str, vocabulary: "CorpusVocabulary") -> set[str]:
     """Stems of what `text` says besides its names and their kinds ("owned" → own; "Owner:" → own)."""
     names = vocabulary.names(text)
     return {stem(w.lower()) for w in words(text)
-            if w not in names and w.lower() not in FUNCTION_WORDS and _kind_stem(w) not in vocabulary.every_kind}
+            if w not in names and w.lower() not in FUNCTION_WORDS and kind_stem(w) not in vocabulary.every_kind}
 
 
 # Words that limit how far a statement holds: a restatement that drops one claims more than its source.
@@ -319,7 +357,7 @@ def identity_supported(statement: str, source: str, names: set[str], kinds: set[
     for sentence in split_sentences(source):
         for a, b in ((subject[-1], answer[0]), (answer[-1], subject[0])):
             link = _between(sentence, a, b)
-            if link is not None and all(w.lower() in _COPULA_WORDS or _kind_stem(w) in kinds for w in words(link)):
+            if link is not None and all(w.lower() in _COPULA_WORDS or kind_stem(w) in kinds for w in words(link)):
                 return True
     return False
 
@@ -505,12 +543,12 @@ class CorpusVocabulary:
     def _named_kinds(self, text: str) -> list[tuple[str, str]]:
         """(name, kind) for every determiner + name + lower-case word of `text`."""
         ws, names = words(text), self.names(text)
-        found = [(name, _kind_stem(kind)) for det, name, kind in zip(ws, ws[1:], ws[2:])
+        found = [(name, kind_stem(kind)) for det, name, kind in zip(ws, ws[1:], ws[2:])
                  if det.lower() in _DETERMINERS and name in names and kind[0].islower() and kind.lower() not in FUNCTION_WORDS]
         # A record's first field names the kind of its value ("Tool: Vendrak. Owner: Trimbelo." →
         # Vendrak is a tool); the others name roles.
         record = _FIELD.match(text)
-        return found + ([(record[2], _kind_stem(record[1]))] if record and record[2] in names else [])
+        return found + ([(record[2], kind_stem(record[1]))] if record and record[2] in names else [])
 
     def wrong_kind(self, text: str) -> str | None:
         """"Gulmesh team" when the corpus only ever calls Gulmesh a tool: the first name of `text`
@@ -563,6 +601,7 @@ class StatementFilter:
         self.single_source = single_source
         corpus_sentences = list(corpus_sentences)
         self.corpus_exact = {normalise(s) for s in corpus_sentences}
+        self.corpus_stems = [{stem(w) for w in content_words(s)} for s in corpus_sentences]
         self.corpus_sets = {token_set(s) for s in corpus_sentences}
         self.kept_exact: set[str] = set()
         self.kept_sets: list[frozenset[str]] = []
@@ -571,6 +610,15 @@ class StatementFilter:
         """Count an already stored statement as kept (so a resumed run does not repeat it)."""
         self.kept_exact.add(normalise(statement))
         self.kept_sets.append(token_set(statement))
+
+    def asks_too_little(self, question: str) -> bool:
+        """Whether a question names nothing and more than one corpus sentence says all its words
+        ("Who is the principal investigator?", "What is the status of the project?"): one sentence
+        cannot tell its answer. "Which tool is used for data analysis?" picks out its sentence."""
+        if self.vocabulary.names(question):
+            return False
+        asked = {stem(w) for w in content_words(question)}
+        return not asked or sum(asked <= said for said in self.corpus_stems) > 1
 
     def reason_to_drop(
         self, statement: str, source: str, examples: WorkedExamples | None = None, covers_source: bool = True
@@ -651,6 +699,9 @@ class StatementFilter:
             return "wrong_direction"
         if not identity_supported(statement, source, names, self.vocabulary.every_kind):
             return "unsupported_identity"
+        # One sentence restated: its relation stays. (A join or a list may word a relation anew.)
+        if self.single_source and relation_changed(statement, source, names, self.vocabulary.every_kind):
+            return "relation_changed"
         hedges = _hedges(source) - _hedges(statement) if self.single_source else set()
         if hedges or "only" in _hedges(statement) - _hedges(source):
             return "qualifier_changed"  # "usually granted" → "granted"; "contains real names" → "contains only names"

@@ -5,7 +5,7 @@ Principal investigator: Idrena Vaskell. Extension: 4410."). The model mixes such
 while the record says exactly which value fills which role, so each field after the first is
 written by rule (templates/augment_record.toml): as a statement and a question about the first
 value ("What is the principal investigator of the Korrimat project? Idrena Vaskell."), and, when
-its value is a name that no other record gives that field, as a question from the value's side
+its value is a name that nothing else of the key's kind has in the corpus, as a question from the value's side
 ("Which project has Idrena Vaskell as its principal investigator? Korrimat."), the direction the
 reversal curse loses.
 """
@@ -16,6 +16,7 @@ import string
 from collections import Counter
 from collections.abc import Iterable
 
+from .augment_filters import CorpusVocabulary, kind_stem
 from .sentences import field_parts, is_field_line, split_sentences
 from .templates import PromptTemplate
 
@@ -40,8 +41,15 @@ def value_owners(records: Iterable[list[tuple[str, str]]]) -> Counter:
     return Counter((label.lower(), value) for fields in records for label, value in fields[1:])
 
 
-def record_writings(fields: list[tuple[str, str]], template: PromptTemplate,
-                    owners: Counter) -> list[tuple[str, str, str]]:
+def _shared(value: str, key: str, key_label: str, vocabulary: CorpusVocabulary) -> bool:
+    """Whether a sentence of the corpus links `value` to a name of the key's kind other than `key`."""
+    kind = kind_stem(key_label)
+    others = {n for w in value.split() for n in vocabulary.neighbours.get(w, ())} - set(key.split())
+    return any(kind in vocabulary.kinds.get(n, ()) for n in others)
+
+
+def record_writings(fields: list[tuple[str, str]], template: PromptTemplate, owners: Counter,
+                    vocabulary: CorpusVocabulary) -> list[tuple[str, str, str]]:
     """(kind, question, answer-or-statement) for each field after the first; question "" for a
     statement. A record whose first value is no name ("Chair: the institute director.") is about
     no one it could be asked by, and gets nothing.
@@ -50,6 +58,9 @@ def record_writings(fields: list[tuple[str, str]], template: PromptTemplate,
         fields: the record's fields.
         template: the record template, whose `forms` are filled.
         owners: value_owners of every record of the corpus.
+        vocabulary: the corpus vocabulary: a value that prose links to another name of the key's
+            kind ("Hessiver belongs to the Vantrel series" beside "Instrument: Telsamo. Series:
+            Vantrel.") is asked from its side by no record alone.
     """
     (key_label, key), rest = fields[0], fields[1:]
     if not _is_name(key):
@@ -62,6 +73,6 @@ def record_writings(fields: list[tuple[str, str]], template: PromptTemplate,
         values = {"key_label": key_label.lower(), "key": key, "subject": subject, "label": label.lower(), "value": value}
         written.append(("statement", "", forms["statement"].substitute(values)))
         written.append(("question", forms["question"].substitute(values), f"{value[:1].upper()}{value[1:]}."))
-        if _is_name(value) and owners[(label.lower(), value)] == 1:
+        if _is_name(value) and owners[(label.lower(), value)] == 1 and not _shared(value, key, key_label, vocabulary):
             written.append(("reverse_question", forms["reverse_question"].substitute(values), f"{key}."))
     return written

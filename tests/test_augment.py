@@ -57,7 +57,7 @@ def reverse_or_echo(prefix: str, prompt: str) -> str:
     if "Plosk tool is owned" in line and prefix.startswith("For each fact"):
         return "Q: Which team owns the Plosk tool? A: Mubadra.\nQ: Which team owns the Plosk tool? A: Lagle."
     if "Osk tool is faster" in line and prefix.startswith("For each fact"):
-        # A question naming nothing has many answers in a corpus: only the second pair is kept.
+        # Without both names a comparison's answer cannot be checked: only the second pair is kept.
         return "Q: Which tool is faster? A: Lagle.\nQ: Which is faster, the Osk tool or the Lagle tool? A: Osk."
     return " " + line.split(":", 1)[-1].strip()
 
@@ -120,6 +120,15 @@ def test_filter_duplicates_and_near_duplicates():
     assert dropped == {"duplicate": 1, "near_duplicate": 1}
 
 
+def test_a_question_that_names_nothing_must_pick_out_its_sentence():
+    corpus = CORPUS + ["Project: Naquesh. Status: behind.", "Project: Korrimat. Status: on track.",
+                       "Vendrak is a tool for data analysis."]
+    filt = StatementFilter(CorpusVocabulary(corpus), corpus, single_source=True)
+    assert filt.asks_too_little("What is the status of the project?")  # two records say "project" and "status"
+    assert not filt.asks_too_little("Which tool is used for data analysis?")  # one sentence: Vendrak's
+    assert not filt.asks_too_little("What is the status of the Naquesh project?")  # it names what it asks about
+
+
 def test_unlinked_names_are_dropped_for_global_statements():
     vocabulary = CorpusVocabulary(CORPUS)
     filt = StatementFilter(vocabulary, CORPUS)
@@ -150,6 +159,10 @@ def test_unlinked_names_are_dropped_for_global_statements():
         (statement_order("Who owns the Mubadra team?", "The Plosk tool."), 0, "wrong_direction"),
         (statement_order("Which team owns the Plosk tool?", "Mubadra."), 0, None),
         (statement_order("Who is the Plosk tool owned by?", "The Mubadra team."), 0, None),
+        # One sentence restated keeps its relation: "owned by" is no "bought by".
+        ("The Plosk tool was bought by the Mubadra team.", 0, "relation_changed"),
+        (statement_order("Which team bought the Plosk tool?", "Mubadra."), 0, "relation_changed"),
+        ("The Dorrel devices include Kelm.", 7, None),  # a membership, in other words
         # A record's label names the role of the value after it: Ispaneth owns Krimbo.
         ("The Krimbo tool is the owner of Ispaneth.", 2, "wrong_direction"),
         ("Ispaneth is the owner of the Krimbo tool.", 2, None),
@@ -287,7 +300,7 @@ def test_local_keeps_reversal_with_provenance_and_exports(ws):
     dropped = data["dropped"]  # per "template:reason"
     assert sum(n for key, n in dropped.items() if key.endswith(":copy")) >= 10
     assert dropped["augment_question:answer_not_in_source"] >= 1
-    assert dropped["augment_question:question_names_nothing"] >= 1
+    assert sum(n for key, n in dropped.items() if key.endswith(":missing_names")) >= 1
     # A kept question-answer pair is stored in the form `compare` asks its questions in.
     [pair, _] = sorted((r for r in ws.store.examples("local") if r["template"] == "augment_question"),
                        key=lambda r: "Plosk" not in r["text"])
@@ -353,7 +366,7 @@ def test_sentences_greedy_kept_nothing_of_get_sampled_question_answer_pairs(ws):
         line = prompt.strip().splitlines()[0]
         if "Mubadra team sits" in line and prefix.startswith("For each fact") and respond.temperature > 0:
             # The second pair says what its sentence does not: sampling's inventions are dropped.
-            return "Q: Which building does the Mubadra team sit in? A: Vostra.\nQ: Who painted the Vostra building? A: Mubadra."
+            return "Q: Which building does the Mubadra team sit in? A: Vostra.\nQ: Which team sits in the Vostra building every day? A: Mubadra."
         return ""
 
     class Recording(FakeModel):
