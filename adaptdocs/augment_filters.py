@@ -427,6 +427,8 @@ def pair_reason_to_drop(question: str, answer: str, source: str) -> str | None:
     """
     if _HOW_MANY.search(question) and not _COUNT.search(answer):
         return "count_without_number"  # "How many Korbulo teams are there? Trimbelo."
+    if any(words(answer) == [name] for name in _UNIVERSAL.findall(source)):
+        return "lost_quantifier"  # "Which is a Dunmoor machine? Yoppel." from "Every Yoppel server is ..."
     answer_words = content_words(answer)
     asked = {stem(w) for w in content_words(question)}
     if {stem(w) for w in answer_words} <= asked and not _ALTERNATIVES.search(question):
@@ -439,6 +441,8 @@ def pair_reason_to_drop(question: str, answer: str, source: str) -> str | None:
 # A statement of membership needs a source that says what kind or group a thing belongs to.
 _MEMBERSHIP = re.compile(r"\b(?:members?\s+of|part\s+of)\b", re.IGNORECASE)
 _MEMBERSHIP_OR_KIND = re.compile(r"\b(?:members?|belongs?|part\s+of|one\s+of|includes?|is\s+an?|are)\b", re.IGNORECASE)
+# "Every Yoppel server", "all Dunmoor machines": a name of a class, answered as the class ("Yoppel servers").
+_UNIVERSAL = re.compile(r"\b(?:every|each|all)\s+([A-Z][\w'’-]*)\s+[a-z]", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\b", re.IGNORECASE)
 _COUNT = re.compile(r"\d|\b(?:no|none|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                     r"twenty|thirty|forty|fifty|hundred|thousand|dozen|several|few|many|all|every)\b", re.IGNORECASE)

@@ -263,6 +263,12 @@ def test_question_answer_pairs_must_answer_from_the_source(question, answer, rea
     assert pair_reason_to_drop(question, answer, "The Dolvane team is led by Nimra Sesh.") == reason
 
 
+def test_a_class_is_answered_as_a_class():
+    source = "Every Yoppel server is a Dunmoor machine."
+    assert pair_reason_to_drop("Which is a Dunmoor machine?", "Yoppel.", source) == "lost_quantifier"
+    assert pair_reason_to_drop("Which servers are Dunmoor machines?", "Yoppel servers.", source) is None
+
+
 def test_names_ignore_sentence_initial_common_words():
     vocabulary = CorpusVocabulary(CORPUS)
     assert vocabulary.names("Tool: Krimbo. Owner: Ispaneth.") == {"Krimbo", "Ispaneth"}
