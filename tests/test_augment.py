@@ -766,3 +766,26 @@ def test_chains_are_asked_from_each_end_and_checked_by_rule(tmp_path):
     dropped = summary.strategies["global"].dropped
     assert dropped["augment_chain:chain_question_names_shared_name"] == 1
     assert dropped["augment_chain:chain_answer_not_from_second_fact"] == 1
+
+
+def test_records_are_restated_by_rule_and_asked_from_a_value_only_it_has():
+    from adaptdocs.augment_records import record_fields, record_writings, value_owners
+
+    corpus = ["Instrument: Telsamo. Series: Vantrel. Room: Room 12.", "Instrument: Quandrel. Series: Okkumar. Room: Room 4.",
+              "The Hessiver instrument belongs to the Vantrel series.",
+              "Chair: the institute director. Place: meeting room.", "The Plosk tool is owned by the Mubadra team."]
+    vocabulary = CorpusVocabulary(corpus)
+    records = [f for text in corpus if (f := record_fields(text))]
+    assert len(records) == 3 and record_fields(corpus[-1]) is None
+    owners, template = value_owners(records), load_template("augment_record")
+    written = {(kind, q, a) for kind, q, a in record_writings(records[0], template, owners, vocabulary)}
+    assert written == {
+        ("statement", "", "The series of the Telsamo instrument is Vantrel."),
+        ("question", "What is the series of the Telsamo instrument?", "Vantrel."),
+        ("statement", "", "The room of the Telsamo instrument is Room 12."),
+        ("question", "What is the room of the Telsamo instrument?", "Room 12."),
+        ("reverse_question", "Which instrument has Room 12 as its room?", "Telsamo."),
+    }  # no "Which instrument has Vantrel as its series?": the Hessiver instrument has it too
+    assert ("reverse_question", "Which instrument has Okkumar as its series?", "Quandrel.") in \
+        record_writings(records[1], template, owners, vocabulary)
+    assert record_writings(records[2], template, owners, vocabulary) == []  # about no one it could be asked by
