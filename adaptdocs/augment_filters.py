@@ -162,7 +162,7 @@ def _relation(text: str, pair: tuple[str, str], kinds: set[str], whole: bool = F
             label = _LABEL_BEFORE.search(link)
             if label:
                 return True, stems | {stem(label[1].lower())}
-            return "by" in between, stems
+            return "by" in between or bool(_PASSIVE.search(link)), stems
     return None
 
 
@@ -171,6 +171,11 @@ _IRREGULAR = dict(pair.split(":") for pair in """led:lead held:hold kept:keep bu
     brought:bring bought:buy taught:teach ran:run wrote:write written:write gave:give given:give took:take
     taken:take found:find met:meet sold:sell told:tell known:know shown:show grown:grow drawn:draw seen:see
     begun:begin chosen:choose spoken:speak stood:stand sat:sit""".split())
+
+
+# "is run from", "was kept in": a passive without its agent is still a passive.
+_PASSIVE = re.compile(r"\b(?:is|are|was|were|been|being|be)\s+(?:\w+ly\s+)?(?:\w+ed|"
+                      + "|".join(sorted(set(_IRREGULAR) | {"run", "put", "set", "cut", "read", "shut"})) + r")\b", re.IGNORECASE)
 
 
 def _records_joined(sentences: list[str]) -> list[str]:
@@ -222,8 +227,9 @@ def voice_consistent(statement: str, source: str, names: set[str], kinds: set[st
     for a, b in ((a, b) for i, a in enumerate(said) for b in said[i + 1:]):
         before = _relation(source, (a, b), kinds) or _relation(source, (b, a), kinds)
         now = _relation(statement, (a, b), kinds, whole=True)
-        if before is None or now is None or not before[1] & now[1] or "than" in before[1] | now[1]:
-            continue
+        link = _between(source, a, b) or _between(source, b, a) or ""
+        if before is None or now is None or not before[1] & now[1] or _THAN.search(link):
+            continue  # a comparison's direction is comparison_consistent's
         same_order = _relation(source, (a, b), kinds) is not None
         if (before[0] == now[0]) != same_order:
             return False

@@ -163,6 +163,9 @@ def test_unlinked_names_are_dropped_for_global_statements():
         ("The Plosk tool was bought by the Mubadra team.", 0, "relation_changed"),
         (statement_order("Which team bought the Plosk tool?", "Mubadra."), 0, "relation_changed"),
         ("The Dorrel devices include Kelm.", 7, None),  # a membership, in other words
+        # A passive without its agent is a passive: "is run from" read back as "run by" is wrong.
+        (statement_order("Who is the Vostra building run by?", "The Osk tool."), 10, "wrong_direction"),
+        ("The Vostra building runs the Osk tool.", 10, None),
         # A record's label names the role of the value after it: Ispaneth owns Krimbo.
         ("The Krimbo tool is the owner of Ispaneth.", 2, "wrong_direction"),
         ("Ispaneth is the owner of the Krimbo tool.", 2, None),
@@ -193,7 +196,7 @@ def test_filters_catch_what_turns_a_statement_false(statement, source, reason):
     corpus = CORPUS + ["Accounts that are not used for ninety days are closed.",
                        "By the end of the week you should have shipped one small change.",
                        "Kelm is a Dorrel device.", "Access to the Plosk tool is usually granted within two days.",
-                       "The Osk tool is more reliable than the Krimbo tool."]
+                       "The Osk tool is more reliable than the Krimbo tool.", "The Osk tool is run from the Vostra building."]
     filt = StatementFilter(CorpusVocabulary(corpus), corpus, single_source=True)
     assert filt.reason_to_drop(statement, corpus[source], covers_source=False) == reason
 
