@@ -37,6 +37,10 @@ CHECKPOINT = ".checkpoint"
 TRAINING_ROWS = "training_set.jsonl"  # beside the adapter: every row it learned, with its source ids
 WARMUP_FRACTION = 0.05  # a few warm-up steps keep the first Adam updates from overshooting
 MIN_LR_FRACTION = 0.1  # cosine decay to 10% of the peak rate, not to zero: late epochs still learn
+# A step whose loss is this many times the median of the last LOSS_WINDOW steps has diverged (see
+# _train_loop). Healthy packed steps of one run vary up to ~1.8x that median.
+SPIKE_FACTOR = 2.0
+LOSS_WINDOW = 10
 # Rows up to this length train with eager attention on the CPU (see use_training_attention).
 EAGER_ATTENTION_MAX_SEQ_LEN = 512
 
@@ -189,6 +193,8 @@ class _Session:
     train_tokens: int = 0
     train_seconds: float = 0.0
     loss_curve: list[list[float]] = field(default_factory=list)
+    # [step, step restored, new peak lr] of each divergence undone (_train_loop)
+    rollbacks: list[list[float]] = field(default_factory=list)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -370,6 +376,9 @@ def _train_loop(s: _Session, reporter: Reporter) -> None:
     reporter.advance(s.step)
     batches = iter(accelerator.skip_first_batches(s.loader, s.step * config.grad_accum) if s.step else s.loader)
     started, tokens_here = time.perf_counter(), 0
+    # The state to go back to when the loss diverges: taken where checkpoints are (and where a
+    # resumed run starts), so a resumed run goes back exactly where an uninterrupted one would.
+    good = _snapshot(s)
     while s.step < s.total_steps:
         micro_batches = [b for _, b in zip(range(config.grad_accum), batches)]
         # Normalise by the real targets of the whole step, so accumulation equals one big batch.
@@ -395,14 +404,49 @@ def _train_loop(s: _Session, reporter: Reporter) -> None:
         if processes > 1:  # the global batch's loss, the same in every process
             step_loss = float(accelerator.reduce(torch.tensor(step_loss), reduction="mean"))
         elapsed = time.perf_counter() - started
+        recent = sorted(loss for _, loss in s.loss_curve[-LOSS_WINDOW:])
         s.loss_curve.append([s.step, round(step_loss, 4)])
+        if len(recent) == LOSS_WINDOW and step_loss > SPIKE_FACTOR * recent[LOSS_WINDOW // 2]:
+            # Adam at a high rate can run away (on the development corpus ft-local went from loss
+            # 1.4 to 7.7 in four steps and stayed there). Go back to the last good state and halve
+            # the rate; the steps between are not replayed, their rows are only skipped this epoch.
+            _restore(s, good)
+            s.scheduler.base_lrs = [lr / 2 for lr in s.scheduler.base_lrs]
+            for group, base in zip(s.optimizer.param_groups, s.scheduler.base_lrs):  # the restored state's rate is stale
+                group["lr"] = base * s.scheduler.lr_lambdas[0](s.scheduler.last_epoch)
+            s.rollbacks.append([s.step, good["step"], s.scheduler.base_lrs[0]])
+            reporter.log(f"train {config.data}: loss jumped to {step_loss:.2f} at step {s.step} (median of the last "
+                         f"{LOSS_WINDOW}: {recent[LOSS_WINDOW // 2]:.2f}); back to step {good['step']}'s weights, "
+                         f"peak lr halved to {s.scheduler.base_lrs[0]:g}")
         reporter.advance(1, f"loss {step_loss:.2f} · {tokens_here * processes / elapsed:.0f} tok/s")
         if s.step % config.checkpoint_every == 0 and s.step < s.total_steps:
             _save_checkpoint(s, tokens_here, elapsed)
+            good = _snapshot(s)
     elapsed = time.perf_counter() - started
     s.train_tokens += int(accelerator.reduce(torch.tensor(tokens_here), reduction="sum"))
     s.train_seconds += elapsed
     reporter.finish()
+
+
+def _snapshot(s: _Session) -> dict:
+    """The adapter weights, optimizer state and step, copied in memory (~60 MB for r=16 on 135M)."""
+    import copy
+
+    model = s.accelerator.unwrap_model(s.model)
+    return {"step": s.step, "adapter": {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad},
+            "optimizer": copy.deepcopy(s.optimizer.state_dict())}
+
+
+def _restore(s: _Session, snapshot: dict) -> None:
+    import copy
+
+    import torch
+
+    params = dict(s.accelerator.unwrap_model(s.model).named_parameters())
+    with torch.no_grad():
+        for name, value in snapshot["adapter"].items():
+            params[name].copy_(value)
+    s.optimizer.load_state_dict(copy.deepcopy(snapshot["optimizer"]))
 
 
 def use_training_attention(model, seq_len: int, device_type: str) -> None:
@@ -485,6 +529,7 @@ def _save_checkpoint(s: _Session, tokens_here: int, elapsed: float) -> None:
             "train_tokens": s.train_tokens + tokens_here * accelerator.num_processes,
             "train_seconds": s.train_seconds + elapsed,
             "loss_curve": s.loss_curve,
+            "rollbacks": s.rollbacks,
         }
         s.out_dir.mkdir(parents=True, exist_ok=True)
         tmp = temp_dir(s.out_dir, f"{CHECKPOINT}.tmp-")
@@ -522,6 +567,7 @@ def _resume(s: _Session, reporter: Reporter) -> None:
     random.setstate(state["rng"]["python"])
     s.step = s.checkpointed_step = s.resumed_from_step = meta["step"]
     s.train_tokens, s.train_seconds, s.loss_curve = meta["train_tokens"], meta["train_seconds"], meta["loss_curve"]
+    s.rollbacks = meta.get("rollbacks", [])
     reporter.log(f"Resuming from the checkpoint at step {s.step} of {s.total_steps}.")
 
 
@@ -552,6 +598,7 @@ def _save_adapter(s: _Session) -> TrainResult:
         "train_seconds": round(s.train_seconds, 2),
         "final_loss": final_loss,
         "loss_curve": s.loss_curve,
+        "rollbacks": s.rollbacks,
         "quantize": s.info.dtype,
         "device": str(accelerator.device),
         "processes": accelerator.num_processes,

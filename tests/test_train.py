@@ -287,3 +287,22 @@ def test_kill_and_resume_matches_uninterrupted(ws, tmp_path, tiny_model_dir):
 
     for name in want:
         torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-4)
+
+
+def test_a_diverging_loss_goes_back_to_the_last_good_state_at_half_the_rate(ws, tiny_model_dir, monkeypatch):
+    """A step whose loss is over twice the recent median restores the weights and optimizer state
+    of the last checkpoint boundary and halves the peak rate; the run goes on and records it."""
+    from adaptdocs import train as train_module
+
+    fill_corpus(ws)
+    real_loss, calls = train_module.causal_lm_loss, []
+
+    def spiking_loss(model, batch):  # step 12's loss blows up (one micro-batch a step)
+        calls.append(1)
+        return real_loss(model, batch) * (5.0 if len(calls) == 12 else 1.0)
+
+    monkeypatch.setattr(train_module, "causal_lm_loss", spiking_loss)
+    result = train_module.train(ws, tiny_config(tiny_model_dir, epochs=12, checkpoint_every=5, lr=1e-3))
+    record = json.loads((ws.adapter_dir("plain") / "adaptdocs.json").read_text())
+    assert record["rollbacks"] == [[12, 10, 5e-4]]
+    assert result.steps == record["steps"] and [s for s, _ in record["loss_curve"]] == list(range(1, result.steps + 1))
