@@ -37,9 +37,11 @@ CHECKPOINT = ".checkpoint"
 TRAINING_ROWS = "training_set.jsonl"  # beside the adapter: every row it learned, with its source ids
 WARMUP_FRACTION = 0.05  # a few warm-up steps keep the first Adam updates from overshooting
 MIN_LR_FRACTION = 0.1  # cosine decay to 10% of the peak rate, not to zero: late epochs still learn
-# A step whose loss is this many times the median of the last LOSS_WINDOW steps has diverged (see
-# _train_loop). Healthy packed steps of one run vary up to ~1.8x that median.
+# A step whose loss is this many times the median of the last LOSS_WINDOW steps, and SPIKE_NATS
+# above it, has diverged (see _train_loop). Healthy packed steps of one run vary up to ~1.8x that
+# median; late in a run, when the median is 0.4, by ~2x but a fraction of a nat.
 SPIKE_FACTOR = 2.0
+SPIKE_NATS = 1.0
 LOSS_WINDOW = 10
 # Rows up to this length train with eager attention on the CPU (see use_training_attention).
 EAGER_ATTENTION_MAX_SEQ_LEN = 512
@@ -406,7 +408,8 @@ def _train_loop(s: _Session, reporter: Reporter) -> None:
         elapsed = time.perf_counter() - started
         recent = sorted(loss for _, loss in s.loss_curve[-LOSS_WINDOW:])
         s.loss_curve.append([s.step, round(step_loss, 4)])
-        if len(recent) == LOSS_WINDOW and step_loss > SPIKE_FACTOR * recent[LOSS_WINDOW // 2]:
+        median = recent[LOSS_WINDOW // 2] if len(recent) == LOSS_WINDOW else float("inf")
+        if step_loss > max(SPIKE_FACTOR * median, median + SPIKE_NATS):
             # Adam at a high rate can run away (on the development corpus ft-local went from loss
             # 1.4 to 7.7 in four steps and stayed there). Go back to the last good state and halve
             # the rate; the steps between are not replayed, their rows are only skipped this epoch.
@@ -416,7 +419,7 @@ def _train_loop(s: _Session, reporter: Reporter) -> None:
                 group["lr"] = base * s.scheduler.lr_lambdas[0](s.scheduler.last_epoch)
             s.rollbacks.append([s.step, good["step"], s.scheduler.base_lrs[0]])
             reporter.log(f"train {config.data}: loss jumped to {step_loss:.2f} at step {s.step} (median of the last "
-                         f"{LOSS_WINDOW}: {recent[LOSS_WINDOW // 2]:.2f}); back to step {good['step']}'s weights, "
+                         f"{LOSS_WINDOW}: {median:.2f}); back to step {good['step']}'s weights, "
                          f"peak lr halved to {s.scheduler.base_lrs[0]:g}")
         reporter.advance(1, f"loss {step_loss:.2f} · {tokens_here * processes / elapsed:.0f} tok/s")
         if s.step % config.checkpoint_every == 0 and s.step < s.total_steps:

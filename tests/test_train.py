@@ -290,7 +290,7 @@ def test_kill_and_resume_matches_uninterrupted(ws, tmp_path, tiny_model_dir):
 
 
 def test_a_diverging_loss_goes_back_to_the_last_good_state_at_half_the_rate(ws, tiny_model_dir, monkeypatch):
-    """A step whose loss is over twice the recent median restores the weights and optimizer state
+    """A step whose loss is over twice the recent median (and a nat above it) restores the weights and optimizer state
     of the last checkpoint boundary and halves the peak rate; the run goes on and records it."""
     from adaptdocs import train as train_module
 
