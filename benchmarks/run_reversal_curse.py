@@ -19,7 +19,7 @@ from pathlib import Path
 from adaptdocs import Workspace
 from adaptdocs.cli import RichReporter, console
 from adaptdocs.compare import compare
-from adaptdocs.config import CompareConfig, IngestConfig, TrainConfig
+from adaptdocs.config import AugmentConfig, CompareConfig, IngestConfig, TrainConfig
 from adaptdocs.ingest import ingest_paths
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "reversal_curse"
@@ -34,6 +34,8 @@ def main() -> None:
     # The README's table was measured at 1e-3, the training default of the time.
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--conditions", default="base,icl,ft-plain,ft-local")
+    parser.add_argument("--resample", type=int, default=AugmentConfig().resample,
+                        help="augment's second try per sentence that kept nothing (0: off; hours on 900 sentences here)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -50,7 +52,8 @@ def main() -> None:
     subset = args.workspace / "questions-subset.jsonl"
     subset.write_text("".join(json.dumps(q) + "\n" for q in questions))
     config = CompareConfig(
-        questions=str(subset), conditions=args.conditions, seed=args.seed, train=TrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
+        questions=str(subset), conditions=args.conditions, seed=args.seed, augment=AugmentConfig(resample=args.resample),
+        train=TrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
     )
     reporter = RichReporter(console)
     try:
