@@ -39,12 +39,13 @@ from .augment_filters import (
 from . import augment_chains, augment_lists
 from .augment_chains import CHAIN_TEMPLATE, Chain, read_chain_output
 from .augment_lists import LIST_TEMPLATE, ListGroup, read_list_output
-from .augment_records import RECORD_TEMPLATE, record_fields, record_writings, value_owners
+from .augment_records import RECORD_TEMPLATE, record_writings, value_owners
 from .config import AugmentConfig, to_dict
 from .exam_facts import FactIndex, read_facts
 from .lineage import CorpusState, item_currency, item_inputs, model_fingerprint, sha, template_fingerprint
 from .models.base import Model, Usage
 from .progress import NullReporter, Reporter
+from .sentences import record_fields
 from .store import Store, now
 from .templates import PromptTemplate, load_template
 from .verify import VERIFY_TEMPLATE, Check, Verdict, restates, swap_corruptions, verify_many

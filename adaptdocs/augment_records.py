@@ -17,18 +17,9 @@ from collections import Counter
 from collections.abc import Iterable
 
 from .augment_filters import CorpusVocabulary, kind_stem
-from .sentences import field_parts, is_field_line, split_sentences
 from .templates import PromptTemplate
 
 RECORD_TEMPLATE = "augment_record"
-
-
-def record_fields(text: str) -> list[tuple[str, str]] | None:
-    """The (label, value) fields of a record sentence, in order; None when it is not one."""
-    lines = split_sentences(text)
-    if not lines or not all(is_field_line(line) for line in lines):
-        return None
-    return [field_parts(line) for line in lines]
 
 
 def _is_name(value: str) -> bool:

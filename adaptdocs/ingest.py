@@ -52,6 +52,7 @@ from .sentences import (
     capitalised_names,
     clean_sentence,
     is_field_line,
+    record_fields,
     resolve_references,
     split_sentences,
     strip_enumerator,
@@ -693,7 +694,7 @@ def element_roles(items: list[tuple[str, str]], guessed_titles: bool = False) ->
             roles.append("table")
         elif kind in NOT_SENTENCES and kind != "Title":
             roles.append("skip")
-        elif kind != "ListItem" and (kind != "Title" or guessed_titles) and is_record(text):
+        elif kind != "ListItem" and (kind != "Title" or guessed_titles) and record_fields(text):
             roles.append("field")
         elif kind == "Title":
             roles.append("prose" if guessed_titles and re.search(r"[.!?][\"')\]]*$", text) else "title")
@@ -705,12 +706,6 @@ def element_roles(items: list[tuple[str, str]], guessed_titles: bool = False) ->
                 and following in ("prose", "list", "table", "field")):
             roles[i] = "heading"
     return roles
-
-
-def is_record(text: str) -> bool:
-    """Whether an element's text is one or more field lines, each a sentence ("Series: Vantrel. Permit: Dorvesk.")."""
-    lines = split_sentences(text)
-    return bool(lines) and all(is_field_line(line) for line in lines)
 
 
 def looks_like_heading(text: str) -> bool:

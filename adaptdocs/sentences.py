@@ -58,6 +58,15 @@ def field_parts(line: str) -> tuple[str, str]:
     return match["key"], match["value"].rstrip(".").strip()
 
 
+def record_fields(text: str) -> list[tuple[str, str]] | None:
+    """The (key, value) fields of a record, one field line a sentence ("Series: Vantrel. Permit:
+    Dorvesk."), in order; None when the text is not one."""
+    lines = split_sentences(text)
+    if not lines or not all(is_field_line(line) for line in lines):
+        return None
+    return [field_parts(line) for line in lines]
+
+
 def with_full_stop(text: str) -> str:
     """The text ending as a sentence does: a full stop unless it has final punctuation already."""
     text = text.strip()

@@ -423,8 +423,8 @@ def _train_loop(s: _Session, reporter: Reporter) -> None:
                          f"peak lr halved to {s.scheduler.base_lrs[0]:g}")
         reporter.advance(1, f"loss {step_loss:.2f} · {tokens_here * processes / elapsed:.0f} tok/s")
         if s.step % config.checkpoint_every == 0 and s.step < s.total_steps:
-            _save_checkpoint(s, tokens_here, elapsed)
             good = _snapshot(s)
+            _save_checkpoint(s, good, tokens_here, elapsed)
     elapsed = time.perf_counter() - started
     s.train_tokens += int(accelerator.reduce(torch.tensor(tokens_here), reduction="sum"))
     s.train_seconds += elapsed
@@ -441,6 +441,7 @@ def _snapshot(s: _Session) -> dict:
 
 
 def _restore(s: _Session, snapshot: dict) -> None:
+    """Put a snapshot's (or a checkpoint's) adapter weights and optimizer state back."""
     import copy
 
     import torch
@@ -449,7 +450,7 @@ def _restore(s: _Session, snapshot: dict) -> None:
     with torch.no_grad():
         for name, value in snapshot["adapter"].items():
             params[name].copy_(value)
-    s.optimizer.load_state_dict(copy.deepcopy(snapshot["optimizer"]))
+    s.optimizer.load_state_dict(copy.deepcopy(snapshot["optimizer"]))  # the snapshot may be restored again
 
 
 def use_training_attention(model, seq_len: int, device_type: str) -> None:
@@ -509,16 +510,16 @@ def _is_out_of_memory(e: BaseException) -> bool:
 # -- checkpoints ----------------------------------------------------------------------------
 
 
-def _save_checkpoint(s: _Session, tokens_here: int, elapsed: float) -> None:
-    """Adapter weights, optimizer, scheduler, step, RNG states and totals, written to a temp dir then renamed."""
+def _save_checkpoint(s: _Session, snapshot: dict, tokens_here: int, elapsed: float) -> None:
+    """The snapshot (adapter weights, optimizer) with the scheduler, step, RNG states and totals,
+    written to a temp dir then renamed."""
     import torch
 
     accelerator = s.accelerator
     if accelerator.is_main_process:
-        model = accelerator.unwrap_model(s.model)
         state = {
-            "adapter": {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad},
-            "optimizer": s.optimizer.state_dict(),
+            "adapter": snapshot["adapter"],
+            "optimizer": snapshot["optimizer"],
             "scheduler": s.scheduler.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -557,12 +558,7 @@ def _resume(s: _Session, reporter: Reporter) -> None:
         reporter.log(f"Ignoring the checkpoint in {path}: it is from another training set or other settings.")
         return
     state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
-    model = s.accelerator.unwrap_model(s.model)
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, value in state["adapter"].items():
-            params[name].copy_(value)
-    s.optimizer.load_state_dict(state["optimizer"])
+    _restore(s, state)
     s.scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"]["torch"])
     if state["rng"]["cuda"] is not None and torch.cuda.is_available():

@@ -772,7 +772,8 @@ def test_chains_are_asked_from_each_end_and_checked_by_rule(tmp_path):
 
 
 def test_records_are_restated_by_rule_and_asked_from_a_value_only_it_has():
-    from adaptdocs.augment_records import record_fields, record_writings, value_owners
+    from adaptdocs.augment_records import record_writings, value_owners
+    from adaptdocs.sentences import record_fields
 
     corpus = ["Instrument: Telsamo. Series: Vantrel. Room: Room 12.", "Instrument: Quandrel. Series: Okkumar. Room: Room 4.",
               "The Hessiver instrument belongs to the Vantrel series.",
