@@ -36,8 +36,9 @@ from .augment_filters import (
     split_statements,
     words,
 )
-from . import augment_chains, augment_lists
+from . import augment_chains, augment_closure, augment_lists
 from .augment_chains import CHAIN_TEMPLATE, Chain, read_chain_output
+from .augment_closure import CLOSURE_TEMPLATE, Implication
 from .augment_lists import LIST_TEMPLATE, ListGroup, read_list_output
 from .augment_records import RECORD_TEMPLATE, record_writings, value_owners
 from .config import AugmentConfig, to_dict
@@ -71,8 +72,10 @@ _LABEL = re.compile(r"^\s*[-*]?\s*[A-Z][A-Za-z ]{0,24}:\s*")
 # Question-answer pairs are stored as the question prompt of `compare` followed by the answer,
 # so the adapter learns the very format it is questioned in.
 QUESTION_PROMPT_TEMPLATE = "eval_question"
-# Rows of question-answer pairs asked about a kept join (global asks augment_question about it).
-JOIN_QUESTION_LABEL = "augment_global:question"
+# Written texts the model asks questions about (augment_question), so that a composed fact is
+# also learned in question form: a kept join, an implication written by rule. Their rows are
+# labelled "<template>:question".
+ASKED_ABOUT = (GLOBAL_TEMPLATE, f"{CLOSURE_TEMPLATE}:statement")
 # Sampling temperature of the second try at a sentence greedy decoding kept nothing of (--resample):
 # varied enough that the samples differ, low enough that a small model stays on its sentence.
 RESAMPLE_TEMPERATURE = 0.7
@@ -107,7 +110,7 @@ class Item:
     source_text: str = ""
     prefix: str = ""
     units: list[Unit] = field(default_factory=list)
-    picked: ListGroup | Chain | None = None  # what a rule picked for a list or chain item
+    picked: ListGroup | Chain | Implication | None = None  # what a rule picked or wrote for a list, chain or closure item
     inputs: dict = field(default_factory=dict)  # its fingerprint (lineage.item_inputs); key = sha(inputs)
 
 
@@ -279,7 +282,7 @@ def _settings(config: AugmentConfig, template: PromptTemplate) -> dict:
         # What verification used: its prompt and margin (None: off).
         "verify": [template_fingerprint(load_template(VERIFY_TEMPLATE)), config.verify_margin] if config.verify else None,
     }
-    if template.name == GLOBAL_TEMPLATE:
+    if template.name in (GLOBAL_TEMPLATE, CLOSURE_TEMPLATE):
         settings["join_questions"] = template_fingerprint(load_template(QUESTION_TEMPLATE))
     return settings
 
@@ -354,21 +357,28 @@ def _plan_global(store: Store, documents, config: AugmentConfig, model_id: str) 
 
 
 def _plan_picked(store: Store, vocabulary: CorpusVocabulary, config: AugmentConfig, model_id: str) -> list[Item]:
-    """One item per list group (augment_lists.py) and per chain of two facts (augment_chains.py),
-    both picked by rule from the whole corpus, so the items go stale with it."""
+    """One item per list group (augment_lists.py), per implication written by rule
+    (augment_closure.py) and per chain of two facts the rule could not compose (augment_chains.py),
+    all from the whole corpus, so the items go stale with it."""
     index = corpus_index(store, vocabulary)
     document_of = {s.id: s.document_id for s in store.sentences()}
     chash = store.corpus_hash()
+    templates = {name: load_template(name) for name in (LIST_TEMPLATE, CHAIN_TEMPLATE, CLOSURE_TEMPLATE)}
+    implications = augment_closure.implications(index, vocabulary, templates[CLOSURE_TEMPLATE])
+    composed = {frozenset(i.sentence_ids[k : k + 2]) for i in implications for k in range(len(i.sentence_ids) - 1)}
     picks = [(LIST_TEMPLATE, g, [f for f in g.facts]) for g in augment_lists.list_groups(index)]
-    picks += [(CHAIN_TEMPLATE, c, [c.first, c.second]) for c in augment_chains.chains(index)]
-    templates = {name: load_template(name) for name in (LIST_TEMPLATE, CHAIN_TEMPLATE)}
-    items = []
+    picks += [(CLOSURE_TEMPLATE, i, i.facts) for i in implications]
+    picks += [(CHAIN_TEMPLATE, c, [c.first, c.second]) for c in augment_chains.chains(index)
+              if frozenset((c.first.sentence_id, c.second.sentence_id)) not in composed]
+    items = {}
     for name, picked, facts in picks:
         ids = list(dict.fromkeys(f.sentence_id for f in facts))
         documents = list(dict.fromkeys(document_of[i] for i in ids))
-        items.append(_item("global", templates[name], ids, documents, chash, model_id, config, picked=picked,
-                           source_text=" ".join(picked.sources)))
-    return items
+        # A closure item's text is its implication (what _read keeps); others' are their facts.
+        text = picked.text if name == CLOSURE_TEMPLATE else " ".join(picked.sources)
+        item = _item("global", templates[name], ids, documents, chash, model_id, config, picked=picked, source_text=text)
+        items.setdefault(item.key, item)  # the same facts in the same order compose once
+    return list(items.values())
 
 
 @dataclass
@@ -435,6 +445,9 @@ def _prepare_picked(items: list[Item], model: Model) -> None:
     heads = {}
     for item in items:
         t = item.template
+        if t.output == "closure":  # written by rule: no prompt
+            item.units = [Unit("", item.source_text, item.sentence_ids, item.document_ids, item.picked.sources)]
+            continue
         filled = values[t.name](item.picked)
         if t.name not in heads:
             heads[t.name] = _shared_head(t, model, **{k: _SENTINEL for k in filled})
@@ -549,7 +562,7 @@ def corpus_windows(documents, sizes: dict[str, int], budget: int, vocabulary: Co
 def _dry_run_prompts(items: list[Item], model: Model) -> list[DryRunPrompt]:
     counted: dict[str, int] = {}
     prompts = []
-    for item in (i for i in items if i.template.output != "record"):
+    for item in (i for i in items if i.template.output not in ("record", "closure")):
         if item.prefix not in counted:
             counted[item.prefix] = model.count_tokens(item.prefix) if item.prefix else 0
         for unit in item.units:
@@ -582,7 +595,7 @@ def _run(store: Store, items: list[Item], model: Model, config: AugmentConfig, j
         config = replace(config, samples=samples, temperature=temperature)
         for chunk in _chunks(group, config.batch_size, config.samples):
             prompts = [u.prompt for item in chunk for u in item.units]
-            if template.output == "record":  # written by rule (_read)
+            if template.output in ("record", "closure"):  # written by rule (_read)
                 outputs, usage = [""] * len(prompts) * config.samples, Usage()
             else:
                 outputs, usage = _generate(model, template, prefix, prompts, config)
@@ -599,7 +612,7 @@ def _run(store: Store, items: list[Item], model: Model, config: AugmentConfig, j
                 usage = usage + _verify(written, dropped, model, config, judge)
             if template.name == LIST_TEMPLATE and config.verify:
                 _drop_lists_with_unverified_members(written, dropped)
-            if template.name == GLOBAL_TEMPLATE:
+            if template.name in (GLOBAL_TEMPLATE, CLOSURE_TEMPLATE):
                 usage = usage + _ask_about_joins(written, dropped, model, config, judge, examples_of[QUESTION_TEMPLATE])
                 if config.verify:
                     usage = usage + _verify(written, dropped, model, config, judge)
@@ -711,6 +724,9 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
                         continue
                     text = _pair_text(w.question, w.text) if w.question else w.text
                     written.append(Written(f"{name}:{w.kind}", text, w.check, unit))
+        elif item.template.output == "closure":
+            written.append(Written(f"{name}:statement", unit.source_text, Check(unit.source_text, sources, []), unit,
+                                   Verdict(True, "composed by rule from its facts", 0.0, 0.0)))
         elif item.template.output == "record":
             for kind, question, text in record_writings(record_fields(unit.source_text), item.template, judge.record_owners,
                                                      judge.vocabulary):
@@ -741,15 +757,17 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
 
 def _ask_about_joins(written: list[list[Written]], dropped: list[Counter], model: Model, config: AugmentConfig,
                      judge: _Judge, examples: WorkedExamples) -> Usage:
-    """Question-answer pairs asked from each side of every kept join, checked against the join's
-    two facts: a model answers a question about a composed fact only if it saw it in question form."""
+    """Question-answer pairs asked from each side of every kept join or implication, checked
+    against its facts: a model answers a question about a composed fact only if it saw it in
+    question form."""
     template = load_template(QUESTION_TEMPLATE)
     head = _shared_head(template, model, sentence=_SENTINEL)
     joins = [(k, w) for k, kept in enumerate(written) for w in kept
-             if w.template == GLOBAL_TEMPLATE and (w.verdict is None or w.verdict.ok)]
+             if w.template in ASKED_ABOUT and (w.verdict is None or w.verdict.ok)]
     prompts = [_split(template, model, head, sentence=w.text)[1] for _, w in joins]
     outputs, usage = _generate(model, template, head, prompts, config)
     for j, (k, join) in enumerate(joins):
+        label = f"{join.template.split(':')[0]}:question"
         texts = outputs[j * config.samples : (j + 1) * config.samples]
         pairs, lost = _keep_question_answers(texts, join.text, judge.filter, examples)
         for q, a in pairs:
@@ -757,9 +775,8 @@ def _ask_about_joins(written: list[list[Written]], dropped: list[Counter], model
             if reason:
                 lost[reason] += 1
             else:
-                written[k].append(Written(JOIN_QUESTION_LABEL, _pair_text(q, a), judge.check_pair(q, a, join.check.sources),
-                                          join.unit))
-        dropped[k].update({f"{JOIN_QUESTION_LABEL}:{r}": n for r, n in lost.items()})
+                written[k].append(Written(label, _pair_text(q, a), judge.check_pair(q, a, join.check.sources), join.unit))
+        dropped[k].update({f"{label}:{r}": n for r, n in lost.items()})
     return usage
 
 

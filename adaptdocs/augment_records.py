@@ -22,7 +22,7 @@ from .templates import PromptTemplate
 RECORD_TEMPLATE = "augment_record"
 
 
-def _is_name(value: str) -> bool:
+def is_name(value: str) -> bool:
     """A value that names something ("Korrimat", "Idrena Vaskell", "Room 12"), not a phrase ("on track")."""
     return value[:1].isupper() and len(value.split()) <= 3
 
@@ -32,7 +32,7 @@ def value_owners(records: Iterable[list[tuple[str, str]]]) -> Counter:
     return Counter((label.lower(), value) for fields in records for label, value in fields[1:])
 
 
-def _shared(value: str, key: str, key_label: str, vocabulary: CorpusVocabulary) -> bool:
+def linked_to_another(value: str, key: str, key_label: str, vocabulary: CorpusVocabulary) -> bool:
     """Whether a sentence of the corpus links `value` to a name of the key's kind other than `key`."""
     kind = kind_stem(key_label)
     others = {n for w in value.split() for n in vocabulary.neighbours.get(w, ())} - set(key.split())
@@ -54,7 +54,7 @@ def record_writings(fields: list[tuple[str, str]], template: PromptTemplate, own
             Vantrel.") is asked from its side by no record alone.
     """
     (key_label, key), rest = fields[0], fields[1:]
-    if not _is_name(key):
+    if not is_name(key):
         return []
     forms = {name: string.Template(text) for name, text in template.forms.items()}
     written = []
@@ -64,6 +64,6 @@ def record_writings(fields: list[tuple[str, str]], template: PromptTemplate, own
         values = {"key_label": key_label.lower(), "key": key, "subject": subject, "label": label.lower(), "value": value}
         written.append(("statement", "", forms["statement"].substitute(values)))
         written.append(("question", forms["question"].substitute(values), f"{value[:1].upper()}{value[1:]}."))
-        if _is_name(value) and owners[(label.lower(), value)] == 1 and not _shared(value, key, key_label, vocabulary):
+        if is_name(value) and owners[(label.lower(), value)] == 1 and not linked_to_another(value, key, key_label, vocabulary):
             written.append(("reverse_question", forms["reverse_question"].substitute(values), f"{key}."))
     return written

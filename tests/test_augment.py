@@ -364,9 +364,9 @@ def test_changed_document_redoes_only_its_items(ws):
     summary = augment(ws, AugmentConfig(strategy="both", verify=False, resample=0), model=model)
     loc, glob = summary.strategies["local"], summary.strategies["global"]
     assert (loc.stale_removed, loc.done, loc.skipped) == (8, 4, 9)
-    # Global items depend on the whole corpus: every one is stale (a document each, and the chain
-    # Plosk tool → Mubadra team → its building).
-    assert (glob.stale_removed, glob.done, glob.skipped) == (3, 3, 0)
+    # Global items depend on the whole corpus: every one is stale (a document each, and the two
+    # implications by rule of Plosk tool → Mubadra team → its building).
+    assert (glob.stale_removed, glob.done, glob.skipped) == (4, 4, 0)
     assert len(ws.store.augment_items("local")) == 13
 
 
@@ -420,10 +420,8 @@ def test_dry_run_changes_nothing(ws):
 
 def test_global_prefix_is_the_corpus_and_linked_facts_are_joined(ws):
     def join(prefix, prompt):
-        if prefix.startswith("Two facts share a name"):  # the chain item: tested on its own
-            return ""
-        if prefix.startswith("For each fact"):  # questions about a kept join
-            if "team that sits" in prompt:
+        if prefix.startswith("For each fact"):  # questions about a kept join, or an implication by rule
+            if "a team that sits" in prompt:
                 return "Q: In which building does the team that owns the Plosk tool sit? A: Vostra."
             return ""
         if "Plosk" in prompt.splitlines()[0]:
@@ -433,23 +431,31 @@ def test_global_prefix_is_the_corpus_and_linked_facts_are_joined(ws):
     model = FakeModel(join)
     summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=model)
     s = summary.strategies["global"]
-    assert s.windows == 1 and s.done == 3  # a document each, and one chain
+    assert s.windows == 1 and s.done == 4  # a document each, and the chain's two implications by rule
     assert len(model.calls) == 3 and len(model.calls[0]["prompts"]) == 2
     assert all(sentence in model.calls[0]["prefix"] for sentence in CORPUS)
     # Then each kept join is asked about, from each side, in the question prompt's form.
     assert sorted(model.calls[1]["prompts"]) == [f"Fact: {j}\n" for j in (
         "The Mubadra team, which owns the Plosk tool, sits in the Vostra building.",
         "The Plosk tool is owned by a team that sits in the Vostra building.")]
+    # The implications are written by rule and asked about the same way.
+    assert sorted(model.calls[2]["prompts"]) == [f"Fact: {j}\n" for j in (
+        "The Plosk tool is owned by the team that sits in the Vostra building.",
+        "The team that the Plosk tool is owned by sits in the Vostra building.")]
     rows = {r["text"]: r for r in ws.store.examples("global")}
     question = load_template("eval_question").render(question="In which building does the team that owns the Plosk tool sit?")
     assert sorted(rows) == [
         f"{question} Vostra.",
         "The Mubadra team, which owns the Plosk tool, sits in the Vostra building.",
         "The Plosk tool is owned by a team that sits in the Vostra building.",
+        "The Plosk tool is owned by the team that sits in the Vostra building.",
+        "The team that the Plosk tool is owned by sits in the Vostra building.",
     ]
     assert rows[f"{question} Vostra."]["template"] == "augment_global:question"
+    assert rows["The team that the Plosk tool is owned by sits in the Vostra building."]["template"] == (
+        "augment_closure:statement")
     assert s.dropped == {"augment_global:too_short": 1, "augment_global:question:empty": 1,
-                         "augment_chain:chain_statement_missing": 1}
+                         "augment_closure:question:empty": 2}
     by_text = {x.text: x for x in ws.store.sentences()}
     row = rows["The Plosk tool is owned by a team that sits in the Vostra building."]
     fact, linked = by_text[DOCS["tools.md"][0]], by_text[DOCS["teams.md"][0]]
@@ -484,7 +490,7 @@ def test_global_windows_when_corpus_does_not_fit(ws):
     summary = augment(ws, AugmentConfig(strategy="global", verify=False), reporter=Log(), model=model)
     assert summary.strategies["global"].windows > 1
     assert any("windows" in m for m in logs)
-    assert summary.strategies["global"].done == 3 + 1  # a document each, and one chain
+    assert summary.strategies["global"].done == 3 + 2  # a document each, and the chain's two implications by rule
 
 
 def test_corpus_windows_group_documents_by_shared_names():
@@ -645,7 +651,7 @@ def test_lists_are_written_from_every_member_of_a_group(tmp_path):
     [list_prompt] = [p for c in model.calls if c["prefix"].startswith("Each group") for p in c["prompts"]]
     assert list_prompt == ("Facts: The Lindo tool is used for billing. The Quarrow tool is used for billing.\n"
                            "Names: Lindo, Quarrow\nQuestion:")
-    rows = {r["text"]: r["template"] for r in ws.store.examples("global")}
+    rows = {r["text"]: r["template"] for r in ws.store.examples("global") if r["template"].startswith("augment_list")}
     question = load_template("eval_question").render(question="Which tools are used for billing?")
     count = load_template("eval_question").render(question="How many tools are used for billing?")
     assert rows == {
@@ -669,7 +675,7 @@ def test_a_list_statement_that_misses_a_member_is_dropped_and_lists_are_verified
     summary = augment(ws, AugmentConfig(strategy="global"), model=model)
     dropped = summary.strategies["global"].dropped
     assert dropped["augment_list:list_statement_names_differ"] == 1
-    kept = {r["template"] for r in ws.store.examples("global")}
+    kept = {r["template"] for r in ws.store.examples("global") if r["template"].startswith("augment_list")}
     assert kept == {"augment_list:question", "augment_list:member"}  # the count: not believed
     # The wrong lists it was compared with swap a member for a tool that is no member (Fesk).
     requests = [x for _, calls in model.score_calls for _, x in calls]
@@ -718,8 +724,11 @@ CHAIN_DOCS = {
 }
 
 
-def test_a_join_that_says_more_than_its_two_facts_is_dropped(tmp_path):
+def test_a_join_that_says_more_than_its_two_facts_is_dropped(tmp_path, monkeypatch):
     from conftest import store_corpus
+
+    # The chains the closure rule composes never reach the model: here it composes none.
+    monkeypatch.setattr("adaptdocs.augment_closure.implications", lambda *a, **k: [])
 
     def compose(prefix, prompt):
         if prefix.startswith("Two facts share a name") and "First name: Kelder." in prompt:
@@ -733,8 +742,10 @@ def test_a_join_that_says_more_than_its_two_facts_is_dropped(tmp_path):
     assert [r["template"] for r in ws.store.examples("global")] == ["augment_chain:question"]
 
 
-def test_chains_are_asked_from_each_end_and_checked_by_rule(tmp_path):
+def test_chains_are_asked_from_each_end_and_checked_by_rule(tmp_path, monkeypatch):
     from conftest import store_corpus
+
+    monkeypatch.setattr("adaptdocs.augment_closure.implications", lambda *a, **k: [])  # see above
 
     def compose(prefix, prompt):
         if not prefix.startswith("Two facts share a name"):

@@ -1,0 +1,359 @@
+"""Implications written by rule: what two or three facts say together, without the name they share.
+
+A model does not compose two facts it learned apart (implications.md), and the small default
+model writes few compositions right (on the development corpus most of its chains were dropped
+for naming the shared name or the wrong ones). But the shape of a composition is grammar, not
+knowledge, so it is written here by rule and only asked about by the model:
+- **Substitution**: a name in one fact is replaced by what another fact says of it, as a
+  description that fits no other name of the corpus: "The Mubadra team works in the Quorvale
+  office." and "The Snelby tool is owned by the Mubadra team." give "The team that the Snelby
+  tool is owned by works in the Quorvale office."; a record's field gives "the owner of the Plosk
+  tool" or "the project whose principal investigator is Idrena Vaskell".
+- **Inheritance**: what is said of every member of a class is said of each member, through
+  classes of classes: "Tolvrik is a Krelvash server.", "Every Krelvash server is a Dunmoor
+  machine." and "Dunmoor machines are patched every Monday." give "The Tolvrik server is patched
+  every Monday." A record makes a member when its key's kind is the class's kind ("Instrument:
+  Crellish. Series: Throdd." with "Throdd instruments contain a strong laser.").
+Only plain main clauses are used: a fact that opens with a subordinate clause, negates, leans on a
+pronoun or compares is left to the model's chain template. The wordings are the template's forms
+(templates/augment_closure.toml); the model then asks each implication as questions
+(augment._ask_about_joins), which verification checks against the implication's own facts.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import defaultdict
+from dataclasses import dataclass
+
+from .augment_filters import FUNCTION_WORDS, CorpusVocabulary, kind_stem
+from .augment_records import is_name, linked_to_another
+from .exam_facts import Fact, FactIndex, has_negation, has_pronoun, singular
+from .sentences import record_fields
+from .templates import PromptTemplate
+
+CLOSURE_TEMPLATE = "augment_closure"
+# The most implications per corpus and per shared name: a hub (a station every project uses)
+# would otherwise make most of them.
+MAX_IMPLICATIONS = 200
+MAX_PER_BRIDGE = 12
+# Classes of classes followed at most this deep ("X is a C1", "every C1 is a C2", "C2s are ...").
+MAX_DEPTH = 3
+
+_DETERMINERS = {"the", "a", "an"}
+_QUANTIFIERS = {"every", "each", "all"}
+# A sentence opening with one of these says its fact inside a condition or a contrast.
+_SUBORDINATORS = frozenset("although though because since while whereas if unless when whenever after before "
+                           "as once until".split())
+_COMPARISON = re.compile(r"\bthan\b|\b(?:north|south|east|west) of\b", re.IGNORECASE)
+_MEMBERSHIP = re.compile(r"^(?P<member>.+?) (?:is|was) (?:a|an|one of the) (?P<rest>.+)$")
+# A clause about a whole class ("Every Krelvash server is ...", "Dunmoor machines are ..."):
+# inherited by its members, not a fact about one name to substitute.
+_GENERIC = re.compile(r"^(?:(?:Every|Each|All|Any) |[A-Z][\w'’-]* [a-z]+s (?:are|were|have|can|must|need)\b)")
+# Where a main clause ends: a comma, a clause that explains or contrasts, or "and"/"or" before a
+# second predicate or clause ("... series and is kept under a dust cover"), not inside a noun
+# phrase ("the worms and fungi that break down leaves").
+_CLAUSE_END = re.compile(r",|;|:| (?:but|so|although|though|because|while|whereas) "
+                         r"| (?:and|or) (?=(?:is|are|was|were|has|have|had|can|could|must|may|might|will|would|should"
+                         r"|it|its|they|their|the|a|an|[a-z]+ed)\b)")
+_CLASS_PREDICATE = re.compile(r"^(?:is|was) (?:a|an|one of the) (?P<rest>.+)$")
+# Capitalised words that name no one in particular ("Everyone at Thrennik must ...").
+_NOBODY = frozenset("everyone everybody anyone anybody someone somebody nobody no-one welcome".split())
+# Plural verb → singular, for a class's property said of one member ("are patched" → "is patched").
+_SINGULAR_VERBS = {"are": "is", "were": "was", "have": "has", "do": "does", "don't": "doesn't", "aren't": "isn't"}
+# Words that may follow a plural subject without being its verb ("Dunmoor machines often ...").
+_ADVERBS = frozenset("often always also still only now sometimes never all both each even just".split())
+_MODALS = frozenset("can could may might must shall should will would".split())
+
+
+@dataclass
+class Implication:
+    """A statement composed by rule from `facts`, in the order used."""
+
+    text: str
+    facts: list[Fact]
+
+    @property
+    def sources(self) -> list[str]:
+        return [f.text for f in self.facts]
+
+    @property
+    def sentence_ids(self) -> list[str]:
+        return list(dict.fromkeys(f.sentence_id for f in self.facts))
+
+
+@dataclass
+class _Phrase:
+    """A name as a noun phrase of a clause: "the Brannic team" (start, end: its span), `kind`
+    the noun after the name ("team"), `det` the word before it ("the", "every", or "")."""
+
+    start: int
+    end: int
+    det: str
+    kind: str
+
+
+def _main_clause(fact: Fact) -> str | None:
+    """The fact's plain main clause without its full stop ("Ulcarro is used by the Vessapine project"
+    from "..., mostly at night."), or None when it has none to compose with."""
+    text = fact.text.strip()
+    first = text.split(maxsplit=1)[0].lower() if text else ""
+    if fact.table or fact.unclear or first in _SUBORDINATORS | _NOBODY or has_negation(text) or "?" in text:
+        return None
+    clause = _CLAUSE_END.split(text, maxsplit=1)[0].rstrip(" .;:!")
+    # Every name of the fact in the clause: a name cut off ("the Lisperane and Throdd series")
+    # was coordinated with one that stays.
+    if has_pronoun(clause) or len(clause.split()) < 4 or not all(n in clause for n in fact.names):
+        return None
+    return clause
+
+
+def _phrase(clause: str, name: str, vocabulary: CorpusVocabulary) -> _Phrase | None:
+    """Where `name` stands in `clause`, with its determiner and its kind noun."""
+    found = re.search(rf"(?<![\w'’-]){re.escape(name)}(?![\w'’-])", clause)
+    if not found:
+        return None
+    start, end = found.span()
+    before = re.search(r"(\w+)\s+$", clause[:start])
+    det = before.group(1).lower() if before and before.group(1).lower() in _DETERMINERS | _QUANTIFIERS else ""
+    if det:
+        start = before.start(1)
+    after = re.match(r"\s+([a-z]+)\b", clause[end:])
+    kind = ""
+    if after and after.group(1) not in FUNCTION_WORDS and kind_stem(after.group(1)) in vocabulary.every_kind:
+        if _singular(after.group(1)) != after.group(1):  # "the Vantrel instruments": the name is no instrument
+            return None
+        kind, end = after.group(1), end + after.end(1)
+    if re.match(r"['’]s\b", clause[end:]):  # "the Vessapine project's counts": another thing than the name
+        return None
+    # One of two names said together ("the Lisperane and Throdd series"): what is said is of both.
+    if re.search(r"\b(?:and|or|nor)\s+$", clause[:start]) or re.match(r"\s+(?:and|or|nor)\s+(?:the\s+)?[A-Z]", clause[end:]):
+        return None
+    return _Phrase(start, end, det, kind)
+
+
+def _singular(word: str) -> str:
+    if word in ("series", "species"):
+        return word
+    return word[:-3] + "y" if word.endswith("ies") else singular(word)
+
+
+def _kind_of(name: str, phrase: _Phrase, vocabulary: CorpusVocabulary) -> str:
+    """The kind noun of a name: as written here, else the one the corpus always gives it."""
+    if phrase.kind:
+        return phrase.kind
+    kinds = {k for w in name.split() for k in vocabulary.kinds.get(w, ())}
+    return kinds.pop() if len(kinds) == 1 and kinds == {_singular(k) for k in kinds} else ""
+
+
+def _singular_predicate(predicate: str) -> str | None:
+    """A plural subject's predicate for one member ("are patched every Monday" → "is patched ..."),
+    or None when its first word is not a verb this rule knows how to bend."""
+    first, _, rest = predicate.partition(" ")
+    if first in _SINGULAR_VERBS:
+        verb = _SINGULAR_VERBS[first]
+    elif first in _MODALS or (first.endswith("ed") and not first.endswith("eed")):  # a past tense fits both
+        verb = first
+    elif re.fullmatch(r"[a-z]+", first) and first not in _ADVERBS and not first.endswith(("s", "ly", "ing")):
+        verb = first + ("es" if first.endswith(("sh", "ch", "x", "o")) else "s")
+    else:
+        return None
+    return f"{verb} {rest}".strip()
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _lower_opening(text: str) -> str:
+    first, _, rest = text.partition(" ")
+    return f"{first.lower()} {rest}" if first in ("The", "A", "An") else text
+
+
+class _Composer:
+    """The corpus's facts, read for composition."""
+
+    def __init__(self, index: FactIndex, vocabulary: CorpusVocabulary, template: PromptTemplate):
+        self.vocabulary = vocabulary
+        self.forms = {name: string.Template(text) for name, text in template.forms.items()}
+        self.facts = [f for f in index.facts if not f.unclear]
+        self.records = {f.sentence_id: fields for f in self.facts if f.table and (fields := record_fields(f.text))}
+        # What each clause says with one name blanked → the names that fill it: a description
+        # built from a frame more than one name fills would single out none of them.
+        self.fillers: dict[str, set[str]] = defaultdict(set)
+        for fact in self.facts:
+            clause = _main_clause(fact)
+            for name in set(fact.names) if clause else ():
+                if phrase := _phrase(clause, name, vocabulary):
+                    self.fillers[self._blank(clause, phrase)].add(name)
+        self.field_owners: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for fields in self.records.values():
+            for label, value in fields[1:]:
+                self.field_owners[(label.lower(), value)].add(fields[0][1])
+
+    @staticmethod
+    def _blank(clause: str, phrase: _Phrase) -> str:
+        return (clause[: phrase.start] + "_" + clause[phrase.end:]).lower()
+
+    def _names(self, fact: Fact) -> list[str]:
+        return list(dict.fromkeys(fact.names))
+
+    # -- substitution -------------------------------------------------------------------
+
+    def describe(self, fact: Fact, bridge: str, other: str) -> tuple[str, str] | None:
+        """(description of `bridge` through what `fact` says of it and `other`, its kind noun),
+        when the description fits `bridge` alone."""
+        fields = self.records.get(fact.sentence_id)
+        if fields:
+            (key_label, key), values = fields[0], dict((v, label) for label, v in fields[1:])
+            if not is_name(key):  # "Chair: the institute director." is about no one to name
+                return None
+            if (bridge == key and other in values and is_name(other) and self.field_owners[(values[other].lower(), other)] == {key}
+                    and not linked_to_another(other, key, key_label, self.vocabulary)):
+                return (self.forms["by_field"].substitute(kind=key_label.lower(), label=values[other].lower(), value=other),
+                        key_label.lower())
+            if other == key and bridge in values:
+                owner = other if key_label.lower() == "name" else f"the {other} {key_label.lower()}"
+                return self.forms["field_of"].substitute(label=values[bridge].lower(), owner=owner), values[bridge].lower()
+            return None
+        clause = _main_clause(fact)
+        if not clause or _COMPARISON.search(clause) or _GENERIC.match(clause) or set(self._names(fact)) != {bridge, other}:
+            return None
+        phrase = _phrase(clause, bridge, self.vocabulary)
+        # "X is a Yoppel server" describes no one server: a class has members the corpus may not name.
+        if not phrase or phrase.det in _QUANTIFIERS or _MEMBERSHIP.match(clause) \
+                or self.fillers[self._blank(clause, phrase)] != {bridge}:
+            return None
+        kind = _kind_of(bridge, phrase, self.vocabulary)
+        if not kind or linked_to_another(other, bridge, kind, self.vocabulary):
+            return None
+        rest = " ".join((clause[: phrase.start] + clause[phrase.end:]).split())
+        if phrase.start > 0:
+            rest = _lower_opening(rest)
+        return self.forms["described"].substitute(kind=kind, clause=rest), kind
+
+    def substitute(self, fact: Fact, bridge: str, other: str | None, description: str, kind: str) -> str | None:
+        """`fact` with `bridge` replaced by `description`, of `kind`, when `fact` relates it to
+        `other` (None: when it says something of `bridge` alone)."""
+        fields = self.records.get(fact.sentence_id)
+        if fields:
+            (key_label, key), rest = fields[0], fields[1:]
+            label = next((label for label, v in rest if v == other), None)
+            if bridge != key or label is None or not is_name(key):
+                return None
+            return self.forms["field"].substitute(label=label.lower(), subject=description, value=other)
+        clause = _main_clause(fact)
+        if not clause or _GENERIC.match(clause) or set(self._names(fact)) != {bridge, other} - {None}:
+            return None
+        phrase = _phrase(clause, bridge, self.vocabulary)
+        if not phrase or phrase.det not in ("", "the") or _kind_of(bridge, phrase, self.vocabulary) != kind:
+            return None
+        text = clause[: phrase.start] + description + clause[phrase.end:]
+        return _cap(" ".join(text.split())) + "."
+
+    def substitutions(self) -> list[Implication]:
+        """Every fact about a shared name with the name replaced by a description another fact gives it."""
+        about: dict[str, list[tuple[Fact, str]]] = defaultdict(list)  # bridge → (fact, the other name)
+        for fact in self.facts:
+            names = self._names(fact)
+            if fact.sentence_id in self.records:
+                key = self.records[fact.sentence_id][0][1]
+                pairs = [(key, v) for _, v in self.records[fact.sentence_id][1:]]
+                pairs += [(b, a) for a, b in pairs]
+            elif len(names) == 2:
+                pairs = [(names[0], names[1]), (names[1], names[0])]
+            elif len(names) == 1:
+                pairs = [(names[0], None)]
+            else:
+                continue
+            for bridge, other in pairs:
+                about[bridge].append((fact, other))
+        out: dict[str, list[Implication]] = defaultdict(list)
+        for bridge, uses in about.items():
+            for source, anchor in uses:
+                described = anchor and self.describe(source, bridge, anchor)
+                if not described:
+                    continue
+                for target, far in uses:
+                    if target is source or far in (anchor, bridge):
+                        continue
+                    text = self.substitute(target, bridge, far, *described)
+                    if text:
+                        out[bridge].append(Implication(text, [source, target]))
+        return _spread(out)
+
+    # -- inheritance --------------------------------------------------------------------
+
+    def _class_of(self, text: str) -> tuple[str, str] | None:
+        """(class name, kind) of a class phrase ("Krelvash server", "Vantrel instruments")."""
+        match = re.match(r"([A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*) ([a-z]+)$", text)
+        if not match or kind_stem(match.group(2)) not in self.vocabulary.every_kind:
+            return None
+        return match.group(1), singular(match.group(2))
+
+    def inheritances(self) -> list[Implication]:
+        """What a class's every member is or does, said of each member, through classes of classes."""
+        members: dict[tuple[str, str], list[tuple[str, str, list[Fact]]]] = defaultdict(list)  # class → (member, subject, facts)
+        properties: dict[tuple[str, str], list[tuple[str, Fact]]] = defaultdict(list)  # class → (predicate, fact)
+        for fact in self.facts:
+            clause = _main_clause(fact)
+            if not clause:
+                continue
+            match = re.match(r"^(?:(?P<q>Every|Each|All) )?(?P<cls>[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*) (?P<kind>[a-z]+) "
+                             r"(?P<pred>.+)$", clause)
+            cls = match and (match["q"] or match["kind"].endswith("s")) and self._class_of(f"{match['cls']} {match['kind']}")
+            if cls:
+                plural = match["q"] == "All" or not match["q"]
+                predicate = _singular_predicate(match["pred"]) if plural else match["pred"]
+                if predicate:
+                    properties[cls].append((predicate, fact))
+                continue
+            match = _MEMBERSHIP.match(clause)
+            cls = match and self._class_of(match["rest"])
+            names = self._names(fact)
+            if cls and len(names) == 2 and names[1] == cls[0] and names[0] in match["member"]:
+                subject = match["member"] if match["member"] != names[0] else f"the {names[0]} {cls[1]}"
+                members[cls].append((names[0], subject, [fact]))
+        classes = set(properties) | set(members)
+        for fact_id, fields in self.records.items():  # "Instrument: Crellish. Series: Throdd." with Throdd instruments
+            (key_label, key), fact = fields[0], next(f for f in self.facts if f.sentence_id == fact_id)
+            for _, value in fields[1:]:
+                if (value, singular(key_label.lower())) in classes:
+                    members[(value, singular(key_label.lower()))].append((key, f"the {key} {singular(key_label.lower())}", [fact]))
+        out: dict[str, list[Implication]] = defaultdict(list)
+        frontier = [(cls, m) for cls, ms in members.items() for m in ms]
+        for _ in range(MAX_DEPTH):
+            grown = []
+            for cls, (member, subject, facts) in frontier:
+                for predicate, fact in properties.get(cls, ()):
+                    if fact in facts:
+                        continue
+                    text = self.forms["inherited"].substitute(subject=_cap(subject), predicate=predicate)
+                    out[cls[0]].append(Implication(text, facts + [fact]))
+                    upper = _CLASS_PREDICATE.match(predicate)
+                    parent = upper and self._class_of(upper["rest"])
+                    if parent and parent != cls:
+                        grown.append((parent, (member, subject, facts + [fact])))
+            frontier = grown
+        return _spread(out)
+
+
+def _spread(by_bridge: dict[str, list[Implication]]) -> list[Implication]:
+    """Round robin over the shared names, at most MAX_PER_BRIDGE each, texts once."""
+    seen, queues, picked = set(), [q[:MAX_PER_BRIDGE] for q in by_bridge.values()], []
+    while queues:
+        queues = [q for q in queues if q]
+        for q in queues:
+            implication = q.pop(0)
+            if implication.text not in seen:
+                seen.add(implication.text)
+                picked.append(implication)
+    return picked
+
+
+def implications(index: FactIndex, vocabulary: CorpusVocabulary, template: PromptTemplate,
+                 limit: int = MAX_IMPLICATIONS) -> list[Implication]:
+    """Inheritances first (a class's property said of each member), then substitutions, at most `limit`."""
+    composer = _Composer(index, vocabulary, template)
+    return (composer.inheritances() + composer.substitutions())[:limit]

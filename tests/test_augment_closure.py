@@ -1,0 +1,97 @@
+"""Implications written by rule (augment_closure.py): what facts say together, without the shared name."""
+
+from adaptdocs.augment import corpus_index
+from adaptdocs.augment_closure import CLOSURE_TEMPLATE, implications
+from adaptdocs.augment_filters import CorpusVocabulary
+from adaptdocs.store import Sentence
+from adaptdocs.templates import load_template
+
+
+def implied(corpus: list[str]) -> dict[str, list[str]]:
+    """Each implication's text → its source sentences, for a one-document corpus."""
+    from adaptdocs.exam_facts import FactIndex, read_facts
+
+    sentences = [Sentence(f"s{i}", "d", "e", i, text) for i, text in enumerate(corpus)]
+    vocabulary = CorpusVocabulary(corpus)
+    index = FactIndex(read_facts(sentences, {"d": "doc.md"}, vocabulary))
+    return {i.text: i.sources for i in implications(index, vocabulary, load_template(CLOSURE_TEMPLATE))}
+
+
+def test_what_every_member_of_a_class_has_is_said_of_each_member_through_classes_of_classes():
+    corpus = ["Tolvrik is a Krelvash server.", "Every Krelvash server is a Dunmoor machine.",
+              "All Dunmoor machines are backed up nightly.", "Dunmoor machines need a Gorsk permit.",
+              "Instrument: Crellish. Series: Throdd.", "Throdd instruments contain a strong laser."]
+    found = implied(corpus)
+    assert found["The Tolvrik server is a Dunmoor machine."] == corpus[:2]
+    assert found["The Tolvrik server is backed up nightly."] == corpus[:3]
+    assert found["The Tolvrik server needs a Gorsk permit."] == [corpus[0], corpus[1], corpus[3]]
+    # A record is a member when its key's kind is the class's kind.
+    assert found["The Crellish instrument contains a strong laser."] == corpus[4:]
+    assert not any(text.startswith(("Every", "All", "The machine")) for text in found)
+
+
+def test_a_name_is_replaced_by_what_another_fact_says_of_it_only_when_that_fits_it_alone():
+    corpus = ["The Snelby tool is owned by the Zarnoth team.", "The Zarnoth team works in the Quorvale office.",
+              "The Zarnoth team is led by Obrent Lusk.", "Project: Korrimat. Principal investigator: Idrena Vaskell.",
+              "The Telsamo instrument is used by the Korrimat project.",
+              # Two tools of one team: "the tool that the Mubadra team owns" fits neither alone.
+              "The Mubadra team owns the Plosk tool.", "The Mubadra team owns the Yimbrot tool.",
+              "The Plosk tool is used for billing."]
+    found = implied(corpus)
+    assert "The team that the Snelby tool is owned by works in the Quorvale office." in found
+    assert found["The team that the Snelby tool is owned by is led by Obrent Lusk."] == [corpus[0], corpus[2]]
+    assert "The Snelby tool is owned by the team that works in the Quorvale office." in found
+    assert "The principal investigator of the project that the Telsamo instrument is used by is Idrena Vaskell." in found
+    assert "The Telsamo instrument is used by the project whose principal investigator is Idrena Vaskell." in found
+    assert not any("tool that the Mubadra team owns" in text for text in found)
+    assert all("Zarnoth" not in text and "Korrimat" not in text for text in found)  # the shared name is left out
+
+
+def test_clauses_a_rule_cannot_compose_safely_are_left_alone():
+    corpus = ["Although the Filtarro project is led by Levrin Toskett, it is small.",  # subordinate clause first
+              "The Filtarro project is based at the Hoskaveen station.",
+              "It is used by the Norrapel team.",  # a pronoun
+              "The Filtarro project's plots are flooded.",  # a possessive: the plots, not the project
+              "The permits for the Lisperane and Filtarro projects are kept in the office.",  # coordinated names
+              "Project: Lisperane. Lead: Orvid Plenneth.",
+              "Jutmaro is one of the Vantrel instruments.", "Series: Vantrel. Permit: Dorvesk.",
+              "Instrument: Telsamo. Series: Vantrel.",
+              "Hobrel is a Yoppel server.", "The Grelby server is bigger than the Hobrel server.",  # a class's member
+              "Project: Drobbelin. Lead: Tesmira Quarrendt.", "The Drobbelin project tracks the worms and fungi that eat leaves."]
+    found = implied(corpus)
+    assert not any("server that is" in text for text in found)
+    # "and" inside a noun phrase does not end the clause.
+    assert "The project whose lead is Tesmira Quarrendt tracks the worms and fungi that eat leaves." in found
+    assert not any("Levrin Toskett" in text or "Norrapel" in text or "plots" in text or "permits" in text
+                   for text in found)
+    # "the Vantrel instruments" are instruments, not the Vantrel series.
+    assert not any(text.startswith("Jutmaro is one of the series") for text in found)
+    assert "The permit of the series of the Telsamo instrument is Dorvesk." in found
+
+
+def test_implications_are_kept_by_rule_and_asked_about_in_the_augment_flow(tmp_path):
+    from conftest import FakeModel, store_corpus
+
+    from adaptdocs.augment import augment
+    from adaptdocs.config import AugmentConfig
+
+    docs = {"tools.md": ["The Snelby tool is owned by the Zarnoth team."],
+            "teams.md": ["The Zarnoth team works in the Quorvale office."]}
+
+    def ask(prefix, prompt):
+        if prefix.startswith("For each fact") and "The team that the Snelby tool is owned by" in prompt:
+            return ("Q: In which office does the team that owns the Snelby tool work? A: Quorvale.\n"
+                    "Q: Which team owns the Snelby tool? A: Zarnoth.")  # the shared name: not from the implication
+        return ""
+
+    ws = store_corpus(tmp_path / "ws", docs)
+    summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=FakeModel(ask))
+    rows = {r["text"]: r for r in ws.store.examples("global")}
+    question = load_template("eval_question").render(question="In which office does the team that owns the Snelby tool work?")
+    assert rows[f"{question} Quorvale."]["template"] == "augment_closure:question"
+    statement = rows["The team that the Snelby tool is owned by works in the Quorvale office."]
+    assert statement["template"] == "augment_closure:statement"
+    sentence_ids = {s.text: s.id for s in ws.store.sentences()}
+    assert set(statement["source_sentence_ids"].strip("[]").replace('"', "").split(", ")) == set(sentence_ids.values())
+    assert summary.strategies["global"].kept["augment_closure:question"] == 1
+    assert not any("Zarnoth." in text for text in rows)
