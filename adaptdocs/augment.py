@@ -72,10 +72,8 @@ _LABEL = re.compile(r"^\s*[-*]?\s*[A-Z][A-Za-z ]{0,24}:\s*")
 # Question-answer pairs are stored as the question prompt of `compare` followed by the answer,
 # so the adapter learns the very format it is questioned in.
 QUESTION_PROMPT_TEMPLATE = "eval_question"
-# Written texts the model asks questions about (augment_question), so that a composed fact is
-# also learned in question form: a kept join, an implication written by rule. Their rows are
-# labelled "<template>:question".
-ASKED_ABOUT = (GLOBAL_TEMPLATE, f"{CLOSURE_TEMPLATE}:statement")
+# Rows of question-answer pairs asked about a kept join (global asks augment_question about it).
+JOIN_QUESTION_LABEL = "augment_global:question"
 # Sampling temperature of the second try at a sentence greedy decoding kept nothing of (--resample):
 # varied enough that the samples differ, low enough that a small model stays on its sentence.
 RESAMPLE_TEMPERATURE = 0.7
@@ -282,7 +280,7 @@ def _settings(config: AugmentConfig, template: PromptTemplate) -> dict:
         # What verification used: its prompt and margin (None: off).
         "verify": [template_fingerprint(load_template(VERIFY_TEMPLATE)), config.verify_margin] if config.verify else None,
     }
-    if template.name in (GLOBAL_TEMPLATE, CLOSURE_TEMPLATE):
+    if template.name == GLOBAL_TEMPLATE:
         settings["join_questions"] = template_fingerprint(load_template(QUESTION_TEMPLATE))
     return settings
 
@@ -612,7 +610,7 @@ def _run(store: Store, items: list[Item], model: Model, config: AugmentConfig, j
                 usage = usage + _verify(written, dropped, model, config, judge)
             if template.name == LIST_TEMPLATE and config.verify:
                 _drop_lists_with_unverified_members(written, dropped)
-            if template.name in (GLOBAL_TEMPLATE, CLOSURE_TEMPLATE):
+            if template.name == GLOBAL_TEMPLATE:
                 usage = usage + _ask_about_joins(written, dropped, model, config, judge, examples_of[QUESTION_TEMPLATE])
                 if config.verify:
                     usage = usage + _verify(written, dropped, model, config, judge)
@@ -725,8 +723,11 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
                     text = _pair_text(w.question, w.text) if w.question else w.text
                     written.append(Written(f"{name}:{w.kind}", text, w.check, unit))
         elif item.template.output == "closure":
-            written.append(Written(f"{name}:statement", unit.source_text, Check(unit.source_text, sources, []), unit,
-                                   Verdict(True, "composed by rule from its facts", 0.0, 0.0)))
+            by_rule = Verdict(True, "composed by rule from its facts", 0.0, 0.0)
+            written.append(Written(f"{name}:statement", unit.source_text, Check(unit.source_text, sources, []), unit, by_rule))
+            for question, answer in item.picked.questions:
+                text = _pair_text(question, answer)
+                written.append(Written(f"{name}:question", text, Check(text, sources, []), unit, by_rule))
         elif item.template.output == "record":
             for kind, question, text in record_writings(record_fields(unit.source_text), item.template, judge.record_owners,
                                                      judge.vocabulary):
@@ -757,17 +758,15 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
 
 def _ask_about_joins(written: list[list[Written]], dropped: list[Counter], model: Model, config: AugmentConfig,
                      judge: _Judge, examples: WorkedExamples) -> Usage:
-    """Question-answer pairs asked from each side of every kept join or implication, checked
-    against its facts: a model answers a question about a composed fact only if it saw it in
-    question form."""
+    """Question-answer pairs asked from each side of every kept join, checked against the join's
+    two facts: a model answers a question about a composed fact only if it saw it in question form."""
     template = load_template(QUESTION_TEMPLATE)
     head = _shared_head(template, model, sentence=_SENTINEL)
     joins = [(k, w) for k, kept in enumerate(written) for w in kept
-             if w.template in ASKED_ABOUT and (w.verdict is None or w.verdict.ok)]
+             if w.template == GLOBAL_TEMPLATE and (w.verdict is None or w.verdict.ok)]
     prompts = [_split(template, model, head, sentence=w.text)[1] for _, w in joins]
     outputs, usage = _generate(model, template, head, prompts, config)
     for j, (k, join) in enumerate(joins):
-        label = f"{join.template.split(':')[0]}:question"
         texts = outputs[j * config.samples : (j + 1) * config.samples]
         pairs, lost = _keep_question_answers(texts, join.text, judge.filter, examples)
         for q, a in pairs:
@@ -775,8 +774,9 @@ def _ask_about_joins(written: list[list[Written]], dropped: list[Counter], model
             if reason:
                 lost[reason] += 1
             else:
-                written[k].append(Written(label, _pair_text(q, a), judge.check_pair(q, a, join.check.sources), join.unit))
-        dropped[k].update({f"{label}:{r}": n for r, n in lost.items()})
+                written[k].append(Written(JOIN_QUESTION_LABEL, _pair_text(q, a), judge.check_pair(q, a, join.check.sources),
+                                          join.unit))
+        dropped[k].update({f"{JOIN_QUESTION_LABEL}:{r}": n for r, n in lost.items()})
     return usage
 
 

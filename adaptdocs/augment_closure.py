@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import string
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .augment_filters import FUNCTION_WORDS, CorpusVocabulary, kind_stem
 from .augment_records import is_name, linked_to_another
@@ -65,14 +65,17 @@ _SINGULAR_VERBS = {"are": "is", "were": "was", "have": "has", "do": "does", "don
 # Words that may follow a plural subject without being its verb ("Dunmoor machines often ...").
 _ADVERBS = frozenset("often always also still only now sometimes never all both each even just".split())
 _MODALS = frozenset("can could may might must shall should will would".split())
+_AUXILIARIES = _MODALS | {"is", "are", "was", "were", "has", "have", "had"}
 
 
 @dataclass
 class Implication:
-    """A statement composed by rule from `facts`, in the order used."""
+    """A statement composed by rule from `facts`, in the order used, and the (question, answer)
+    pairs that ask it for its other end."""
 
     text: str
     facts: list[Fact]
+    questions: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def sources(self) -> list[str]:
@@ -171,6 +174,32 @@ def _lower_opening(text: str) -> str:
     return f"{first.lower()} {rest}" if first in ("The", "A", "An") else text
 
 
+def _base_verb(verb: str) -> str | None:
+    """The bare form of a present-tense verb for "does": "works" → "work", "carries" → "carry"."""
+    if not re.fullmatch(r"[a-z]+s", verb) or verb.endswith("ss"):
+        return None
+    if verb.endswith("ies"):
+        return verb[:-3] + "y"
+    if verb.endswith(("shes", "ches", "xes", "sses", "oes")):
+        return verb[:-2]
+    return verb[:-1]
+
+
+def _asked(subject: str, middle: str, wh: str) -> str | None:
+    """"<subject> <middle> <the asked name>" asked for the name: "Which office does the team that
+    the Snelby tool is owned by work in?", "Who is the team ... led by?"; None for a verb this rule
+    cannot invert (a past tense, or no verb)."""
+    first, _, rest = middle.partition(" ")
+    subject = _lower_opening(subject)
+    if first in _AUXILIARIES:
+        question = f"{wh} {first} {subject} {rest}"
+    elif base := _base_verb(first):
+        question = f"{wh} does {subject} {base} {rest}"
+    else:
+        return None
+    return _cap(" ".join(question.split())) + "?"
+
+
 class _Composer:
     """The corpus's facts, read for composition."""
 
@@ -198,6 +227,42 @@ class _Composer:
 
     def _names(self, fact: Fact) -> list[str]:
         return list(dict.fromkeys(fact.names))
+
+    def _wh(self, name: str, phrase: _Phrase) -> str | None:
+        """"which office" for a name of a kind, "who" for a person's name, else None."""
+        kind = _kind_of(name, phrase, self.vocabulary)
+        if kind:
+            return f"which {kind}"
+        words = name.split()
+        return "who" if len(words) >= 2 and all(w[:1].isupper() for w in words) and not phrase.det else None
+
+    def _one_answer(self, name: str, phrase: _Phrase, bridge: str | None) -> bool:
+        """Whether `name` is the only name of its kind the corpus links to `bridge` (the name the
+        question's description stands for): "Which tool is owned by the team that is led by Yarvel
+        Tumsk?" has two answers when a record gives that team a second tool."""
+        kind = _kind_of(name, phrase, self.vocabulary)
+        return not (bridge and kind and linked_to_another(bridge, name, kind, self.vocabulary))
+
+    def _subject_question(self, name: str, phrase: _Phrase, clause: str, predicate: str,
+                          bridge: str) -> list[tuple[str, str]]:
+        """"<name's phrase> <predicate>" asked for the name: "Which instrument is used by the project
+        whose ...? Jutmaro."; not when another name fills the same clause ("The Zarnoth team works in
+        the office that the Mubadra team works in": so does the Mubadra team)."""
+        wh = self._wh(name, phrase)
+        if not wh or self.fillers[self._blank(clause, phrase)] != {name} or not self._one_answer(name, phrase, bridge):
+            return []
+        return [(f"{_cap(wh)} {predicate.strip()}?", f"{name}.")]
+
+    def _object_question(self, subject: str, predicate: str, name: str, bridge: str | None = None) -> list[tuple[str, str]]:
+        """"<subject> <predicate>" asked for `name` when it ends the predicate: "Which permit does
+        the Tolvrik server need? Gorsk."."""
+        phrase = _phrase(predicate, name, self.vocabulary)
+        if not phrase or predicate[phrase.end:].strip() or not (wh := self._wh(name, phrase)):
+            return []
+        if not self._one_answer(name, phrase, bridge):
+            return []
+        question = _asked(subject, predicate[: phrase.start].strip(), wh)
+        return [(question, f"{name}.")] if question else []
 
     # -- substitution -------------------------------------------------------------------
 
@@ -233,24 +298,35 @@ class _Composer:
             rest = _lower_opening(rest)
         return self.forms["described"].substitute(kind=kind, clause=rest), kind
 
-    def substitute(self, fact: Fact, bridge: str, other: str | None, description: str, kind: str) -> str | None:
+    def substitute(self, fact: Fact, bridge: str, other: str | None, description: str,
+                   kind: str) -> tuple[str, list[tuple[str, str]]] | None:
         """`fact` with `bridge` replaced by `description`, of `kind`, when `fact` relates it to
-        `other` (None: when it says something of `bridge` alone)."""
+        `other` (None: when it says something of `bridge` alone); and the questions asking it for `other`."""
         fields = self.records.get(fact.sentence_id)
         if fields:
             (key_label, key), rest = fields[0], fields[1:]
             label = next((label for label, v in rest if v == other), None)
             if bridge != key or label is None or not is_name(key):
                 return None
-            return self.forms["field"].substitute(label=label.lower(), subject=description, value=other)
+            values = {"label": label.lower(), "subject": description, "value": other}
+            return (self.forms["field"].substitute(values),
+                    [(self.forms["field_question"].substitute(values), f"{other[:1].upper()}{other[1:]}.")])
         clause = _main_clause(fact)
         if not clause or _GENERIC.match(clause) or set(self._names(fact)) != {bridge, other} - {None}:
             return None
         phrase = _phrase(clause, bridge, self.vocabulary)
         if not phrase or phrase.det not in ("", "the") or _kind_of(bridge, phrase, self.vocabulary) != kind:
             return None
-        text = clause[: phrase.start] + description + clause[phrase.end:]
-        return _cap(" ".join(text.split())) + "."
+        before, after = clause[: phrase.start], clause[phrase.end:]
+        text = _cap(" ".join((before + description + after).split())) + "."
+        if other is None or _COMPARISON.search(clause):  # a ranking has more than one name on a side
+            return text, []
+        if not before:  # the description is the subject: ask for the name after the verb
+            return text, self._object_question(description, after.strip(), other, bridge)
+        other_phrase = _phrase(clause, other, self.vocabulary)
+        if other_phrase and other_phrase.start == 0:  # the other name is the subject: ask for it
+            return text, self._subject_question(other, other_phrase, clause, text[other_phrase.end : -1], bridge)
+        return text, []
 
     def substitutions(self) -> list[Implication]:
         """Every fact about a shared name with the name replaced by a description another fact gives it."""
@@ -278,9 +354,9 @@ class _Composer:
                 for target, far in uses:
                     if target is source or far in (anchor, bridge):
                         continue
-                    text = self.substitute(target, bridge, far, *described)
-                    if text:
-                        out[bridge].append(Implication(text, [source, target]))
+                    composed = self.substitute(target, bridge, far, *described)
+                    if composed:
+                        out[bridge].append(Implication(composed[0], [source, target], composed[1]))
         return _spread(out)
 
     # -- inheritance --------------------------------------------------------------------
@@ -330,7 +406,9 @@ class _Composer:
                     if fact in facts:
                         continue
                     text = self.forms["inherited"].substitute(subject=_cap(subject), predicate=predicate)
-                    out[cls[0]].append(Implication(text, facts + [fact]))
+                    asked = [n for n in self._names(fact) if n != cls[0]]
+                    questions = self._object_question(subject, predicate, asked[-1]) if asked else []
+                    out[cls[0]].append(Implication(text, facts + [fact], questions))
                     upper = _CLASS_PREDICATE.match(predicate)
                     parent = upper and self._class_of(upper["rest"])
                     if parent and parent != cls:

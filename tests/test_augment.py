@@ -420,7 +420,7 @@ def test_dry_run_changes_nothing(ws):
 
 def test_global_prefix_is_the_corpus_and_linked_facts_are_joined(ws):
     def join(prefix, prompt):
-        if prefix.startswith("For each fact"):  # questions about a kept join, or an implication by rule
+        if prefix.startswith("For each fact"):  # questions about a kept join
             if "a team that sits" in prompt:
                 return "Q: In which building does the team that owns the Plosk tool sit? A: Vostra."
             return ""
@@ -432,30 +432,21 @@ def test_global_prefix_is_the_corpus_and_linked_facts_are_joined(ws):
     summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=model)
     s = summary.strategies["global"]
     assert s.windows == 1 and s.done == 4  # a document each, and the chain's two implications by rule
-    assert len(model.calls) == 3 and len(model.calls[0]["prompts"]) == 2
+    assert len(model.calls) == 2 and len(model.calls[0]["prompts"]) == 2
     assert all(sentence in model.calls[0]["prefix"] for sentence in CORPUS)
     # Then each kept join is asked about, from each side, in the question prompt's form.
     assert sorted(model.calls[1]["prompts"]) == [f"Fact: {j}\n" for j in (
         "The Mubadra team, which owns the Plosk tool, sits in the Vostra building.",
         "The Plosk tool is owned by a team that sits in the Vostra building.")]
-    # The implications are written by rule and asked about the same way.
-    assert sorted(model.calls[2]["prompts"]) == [f"Fact: {j}\n" for j in (
-        "The Plosk tool is owned by the team that sits in the Vostra building.",
-        "The team that the Plosk tool is owned by sits in the Vostra building.")]
-    rows = {r["text"]: r for r in ws.store.examples("global")}
+    rows = {r["text"]: r for r in ws.store.examples("global") if not r["template"].startswith("augment_closure")}
     question = load_template("eval_question").render(question="In which building does the team that owns the Plosk tool sit?")
     assert sorted(rows) == [
         f"{question} Vostra.",
         "The Mubadra team, which owns the Plosk tool, sits in the Vostra building.",
         "The Plosk tool is owned by a team that sits in the Vostra building.",
-        "The Plosk tool is owned by the team that sits in the Vostra building.",
-        "The team that the Plosk tool is owned by sits in the Vostra building.",
     ]
     assert rows[f"{question} Vostra."]["template"] == "augment_global:question"
-    assert rows["The team that the Plosk tool is owned by sits in the Vostra building."]["template"] == (
-        "augment_closure:statement")
-    assert s.dropped == {"augment_global:too_short": 1, "augment_global:question:empty": 1,
-                         "augment_closure:question:empty": 2}
+    assert s.dropped == {"augment_global:too_short": 1, "augment_global:question:empty": 1}
     by_text = {x.text: x for x in ws.store.sentences()}
     row = rows["The Plosk tool is owned by a team that sits in the Vostra building."]
     fact, linked = by_text[DOCS["tools.md"][0]], by_text[DOCS["teams.md"][0]]

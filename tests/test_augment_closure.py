@@ -1,5 +1,7 @@
 """Implications written by rule (augment_closure.py): what facts say together, without the shared name."""
 
+import json
+
 from adaptdocs.augment import corpus_index
 from adaptdocs.augment_closure import CLOSURE_TEMPLATE, implications
 from adaptdocs.augment_filters import CorpusVocabulary
@@ -69,7 +71,27 @@ def test_clauses_a_rule_cannot_compose_safely_are_left_alone():
     assert "The permit of the series of the Telsamo instrument is Dorvesk." in found
 
 
-def test_implications_are_kept_by_rule_and_asked_about_in_the_augment_flow(tmp_path):
+def test_implications_are_asked_for_their_other_end_by_rule_when_one_name_answers():
+    corpus = ["The Snelby tool is owned by the Zarnoth team.", "The Zarnoth team works in the Quorvale office.",
+              "The Mubadra team works in the Quorvale office.", "The Zarnoth team is led by Obrent Lusk.",
+              "Tolvrik is a Krelvash server.", "Every Krelvash server needs a Gorsk permit.",
+              "The Zarnoth team is larger than the Mubadra team."]
+    sentences = [Sentence(f"s{i}", "d", "e", i, text) for i, text in enumerate(corpus)]
+    from adaptdocs.exam_facts import FactIndex, read_facts
+
+    vocabulary = CorpusVocabulary(corpus)
+    index = FactIndex(read_facts(sentences, {"d": "doc.md"}, vocabulary))
+    asked = {q: a for i in implications(index, vocabulary, load_template(CLOSURE_TEMPLATE)) for q, a in i.questions}
+    assert asked["Which office does the team that the Snelby tool is owned by work in?"] == "Quorvale."
+    assert asked["Who is the team that the Snelby tool is owned by led by?"] == "Obrent Lusk."
+    assert asked["Which permit does the Tolvrik server need?"] == "Gorsk."
+    assert asked["Which tool is owned by the team that is led by Obrent Lusk?"] == "Snelby."
+    # Not "Which team works in the office that the Mubadra team works in?": both teams do; and no
+    # ranking is asked ("Which team is larger than ...").
+    assert not any(q.startswith("Which team") for q in asked)
+
+
+def test_implications_are_kept_by_rule_in_the_augment_flow(tmp_path):
     from conftest import FakeModel, store_corpus
 
     from adaptdocs.augment import augment
@@ -77,21 +99,14 @@ def test_implications_are_kept_by_rule_and_asked_about_in_the_augment_flow(tmp_p
 
     docs = {"tools.md": ["The Snelby tool is owned by the Zarnoth team."],
             "teams.md": ["The Zarnoth team works in the Quorvale office."]}
-
-    def ask(prefix, prompt):
-        if prefix.startswith("For each fact") and "The team that the Snelby tool is owned by" in prompt:
-            return ("Q: In which office does the team that owns the Snelby tool work? A: Quorvale.\n"
-                    "Q: Which team owns the Snelby tool? A: Zarnoth.")  # the shared name: not from the implication
-        return ""
-
     ws = store_corpus(tmp_path / "ws", docs)
-    summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=FakeModel(ask))
+    model = FakeModel(lambda prefix, prompt: "")
+    summary = augment(ws, AugmentConfig(strategy="global"), model=model)
+    assert not any(c["prefix"].startswith("Two facts") for c in model.calls)  # the chain is composed by rule
     rows = {r["text"]: r for r in ws.store.examples("global")}
-    question = load_template("eval_question").render(question="In which office does the team that owns the Snelby tool work?")
+    question = load_template("eval_question").render(question="Which office does the team that the Snelby tool is owned by work in?")
     assert rows[f"{question} Quorvale."]["template"] == "augment_closure:question"
     statement = rows["The team that the Snelby tool is owned by works in the Quorvale office."]
     assert statement["template"] == "augment_closure:statement"
-    sentence_ids = {s.text: s.id for s in ws.store.sentences()}
-    assert set(statement["source_sentence_ids"].strip("[]").replace('"', "").split(", ")) == set(sentence_ids.values())
-    assert summary.strategies["global"].kept["augment_closure:question"] == 1
-    assert not any("Zarnoth." in text for text in rows)
+    assert set(json.loads(statement["source_sentence_ids"])) == {s.id for s in ws.store.sentences()}
+    assert summary.strategies["global"].kept["augment_closure:question"] == 2  # and "Which tool is owned by ...? Snelby."
