@@ -27,9 +27,9 @@ import string
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from .augment_filters import FUNCTION_WORDS, CorpusVocabulary, kind_stem
+from .augment_filters import FUNCTION_WORDS, CorpusVocabulary, kind_stem, singular
 from .augment_records import is_name, linked_to_another
-from .exam_facts import Fact, FactIndex, has_negation, has_pronoun, singular
+from .exam_facts import Fact, FactIndex, has_negation, has_pronoun
 from .sentences import record_fields
 from .templates import PromptTemplate
 
@@ -46,7 +46,10 @@ _QUANTIFIERS = {"every", "each", "all"}
 # A sentence opening with one of these says its fact inside a condition or a contrast.
 _SUBORDINATORS = frozenset("although though because since while whereas if unless when whenever after before "
                            "as once until".split())
-_COMPARISON = re.compile(r"\bthan\b|\b(?:north|south|east|west) of\b", re.IGNORECASE)
+# A ranking ("than", or a direction: "north of") holds between many pairs of a kind: wider than a
+# comparison elsewhere (exam_facts), since "the office that is north of the Bestomir office" fits
+# every office further north.
+_RANKING = re.compile(r"\bthan\b|\b(?:north|south|east|west) of\b", re.IGNORECASE)
 _MEMBERSHIP = re.compile(r"^(?P<member>.+?) (?:is|was) (?:a|an|one of the) (?P<rest>.+)$")
 # A clause about a whole class ("Every Krelvash server is ...", "Dunmoor machines are ..."):
 # inherited by its members, not a fact about one name to substitute.
@@ -125,7 +128,7 @@ def _phrase(clause: str, name: str, vocabulary: CorpusVocabulary) -> _Phrase | N
     after = re.match(r"\s+([a-z]+)\b", clause[end:])
     kind = ""
     if after and after.group(1) not in FUNCTION_WORDS and kind_stem(after.group(1)) in vocabulary.every_kind:
-        if _singular(after.group(1)) != after.group(1):  # "the Vantrel instruments": the name is no instrument
+        if singular(after.group(1)) != after.group(1):  # "the Vantrel instruments": the name is no instrument
             return None
         kind, end = after.group(1), end + after.end(1)
     if re.match(r"['’]s\b", clause[end:]):  # "the Vessapine project's counts": another thing than the name
@@ -136,18 +139,12 @@ def _phrase(clause: str, name: str, vocabulary: CorpusVocabulary) -> _Phrase | N
     return _Phrase(start, end, det, kind)
 
 
-def _singular(word: str) -> str:
-    if word in ("series", "species"):
-        return word
-    return word[:-3] + "y" if word.endswith("ies") else singular(word)
-
-
 def _kind_of(name: str, phrase: _Phrase, vocabulary: CorpusVocabulary) -> str:
     """The kind noun of a name: as written here, else the one the corpus always gives it."""
     if phrase.kind:
         return phrase.kind
     kinds = {k for w in name.split() for k in vocabulary.kinds.get(w, ())}
-    return kinds.pop() if len(kinds) == 1 and kinds == {_singular(k) for k in kinds} else ""
+    return kinds.pop() if len(kinds) == 1 and kinds == {singular(k) for k in kinds} else ""
 
 
 def _singular_predicate(predicate: str) -> str | None:
@@ -283,7 +280,7 @@ class _Composer:
                 return self.forms["field_of"].substitute(label=values[bridge].lower(), owner=owner), values[bridge].lower()
             return None
         clause = _main_clause(fact)
-        if not clause or _COMPARISON.search(clause) or _GENERIC.match(clause) or set(self._names(fact)) != {bridge, other}:
+        if not clause or _RANKING.search(clause) or _GENERIC.match(clause) or set(self._names(fact)) != {bridge, other}:
             return None
         phrase = _phrase(clause, bridge, self.vocabulary)
         # "X is a Yoppel server" describes no one server: a class has members the corpus may not name.
@@ -319,7 +316,7 @@ class _Composer:
             return None
         before, after = clause[: phrase.start], clause[phrase.end:]
         text = _cap(" ".join((before + description + after).split())) + "."
-        if other is None or _COMPARISON.search(clause):  # a ranking has more than one name on a side
+        if other is None or _RANKING.search(clause):  # a ranking has more than one name on a side
             return text, []
         if not before:  # the description is the subject: ask for the name after the verb
             return text, self._object_question(description, after.strip(), other, bridge)

@@ -138,8 +138,20 @@ def repeated_phrase(statement: str, source: str) -> str | None:
     return None
 
 
+_SAME_IN_PLURAL = frozenset("series species means".split())
+
+
+def singular(word: str) -> str:
+    """A noun's singular, by its ending: "tools" → "tool", "companies" → "company"; "series" stays."""
+    if word.lower() in _SAME_IN_PLURAL:
+        return word
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
 def kind_stem(word: str) -> str:
-    return word.lower().removesuffix("s")
+    return singular(word.lower())
 
 
 def _between(text: str, first: str, second: str) -> str | None:

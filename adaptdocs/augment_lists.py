@@ -18,8 +18,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from .augment_filters import FUNCTION_WORDS, MIN_WORDS, CorpusVocabulary, words
-from .exam_facts import Fact, FactIndex, name_spans, related_pairs, same_frame_groups, singular
+from .augment_filters import FUNCTION_WORDS, MIN_WORDS, CorpusVocabulary, singular, words
+from .exam_facts import Fact, FactIndex, name_spans, related_pairs, same_frame_groups
 from .verify import Check
 
 LIST_TEMPLATE = "augment_list"

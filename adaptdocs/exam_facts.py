@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .augment_filters import FUNCTION_WORDS, CorpusVocabulary
+from .augment_filters import FUNCTION_WORDS, CorpusVocabulary, singular
 
 # Words whose reference a single sentence cannot resolve: a cloze after one of them is ambiguous.
 PRONOUNS = frozenset("it its they them their theirs he him his she her hers we us our you your i me my".split())
@@ -96,10 +96,6 @@ def opens_unclear(text: str) -> bool:
     """Whether the sentence's subject is a pronoun or a demonstrative ("It is ...", "This tool ...")."""
     first = _lower_words(text)[:1]
     return bool(first) and (first[0] in PRONOUNS or first[0] in DEMONSTRATIVES)
-
-
-def singular(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _token_before(text: str, at: int) -> tuple[str, int]:
