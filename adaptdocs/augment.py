@@ -77,6 +77,8 @@ JOIN_QUESTION_LABEL = "augment_global:question"
 # Sampling temperature of the second try at a sentence greedy decoding kept nothing of (--resample):
 # varied enough that the samples differ, low enough that a small model stays on its sentence.
 RESAMPLE_TEMPERATURE = 0.7
+# Outputs written by rule, without a prompt: records restated, implications composed.
+RULE_OUTPUTS = ("record", "closure")
 
 
 @cache
@@ -560,7 +562,7 @@ def corpus_windows(documents, sizes: dict[str, int], budget: int, vocabulary: Co
 def _dry_run_prompts(items: list[Item], model: Model) -> list[DryRunPrompt]:
     counted: dict[str, int] = {}
     prompts = []
-    for item in (i for i in items if i.template.output not in ("record", "closure")):
+    for item in (i for i in items if i.template.output not in RULE_OUTPUTS):
         if item.prefix not in counted:
             counted[item.prefix] = model.count_tokens(item.prefix) if item.prefix else 0
         for unit in item.units:
@@ -593,7 +595,7 @@ def _run(store: Store, items: list[Item], model: Model, config: AugmentConfig, j
         config = replace(config, samples=samples, temperature=temperature)
         for chunk in _chunks(group, config.batch_size, config.samples):
             prompts = [u.prompt for item in chunk for u in item.units]
-            if template.output in ("record", "closure"):  # written by rule (_read)
+            if template.output in RULE_OUTPUTS:  # written by rule (_read)
                 outputs, usage = [""] * len(prompts) * config.samples, Usage()
             else:
                 outputs, usage = _generate(model, template, prefix, prompts, config)

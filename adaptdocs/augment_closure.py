@@ -205,11 +205,12 @@ class _Composer:
         self.forms = {name: string.Template(text) for name, text in template.forms.items()}
         self.facts = [f for f in index.facts if not f.unclear]
         self.records = {f.sentence_id: fields for f in self.facts if f.table and (fields := record_fields(f.text))}
+        self.clauses = {f.sentence_id: _main_clause(f) for f in self.facts}
         # What each clause says with one name blanked → the names that fill it: a description
         # built from a frame more than one name fills would single out none of them.
         self.fillers: dict[str, set[str]] = defaultdict(set)
         for fact in self.facts:
-            clause = _main_clause(fact)
+            clause = self.clauses[fact.sentence_id]
             for name in set(fact.names) if clause else ():
                 if phrase := _phrase(clause, name, vocabulary):
                     self.fillers[self._blank(clause, phrase)].add(name)
@@ -279,7 +280,7 @@ class _Composer:
                 owner = other if key_label.lower() == "name" else f"the {other} {key_label.lower()}"
                 return self.forms["field_of"].substitute(label=values[bridge].lower(), owner=owner), values[bridge].lower()
             return None
-        clause = _main_clause(fact)
+        clause = self.clauses[fact.sentence_id]
         if not clause or _RANKING.search(clause) or _GENERIC.match(clause) or set(self._names(fact)) != {bridge, other}:
             return None
         phrase = _phrase(clause, bridge, self.vocabulary)
@@ -308,7 +309,7 @@ class _Composer:
             values = {"label": label.lower(), "subject": description, "value": other}
             return (self.forms["field"].substitute(values),
                     [(self.forms["field_question"].substitute(values), f"{other[:1].upper()}{other[1:]}.")])
-        clause = _main_clause(fact)
+        clause = self.clauses[fact.sentence_id]
         if not clause or _GENERIC.match(clause) or set(self._names(fact)) != {bridge, other} - {None}:
             return None
         phrase = _phrase(clause, bridge, self.vocabulary)
@@ -370,7 +371,7 @@ class _Composer:
         members: dict[tuple[str, str], list[tuple[str, str, list[Fact]]]] = defaultdict(list)  # class → (member, subject, facts)
         properties: dict[tuple[str, str], list[tuple[str, Fact]]] = defaultdict(list)  # class → (predicate, fact)
         for fact in self.facts:
-            clause = _main_clause(fact)
+            clause = self.clauses[fact.sentence_id]
             if not clause:
                 continue
             match = re.match(r"^(?:(?P<q>Every|Each|All) )?(?P<cls>[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*) (?P<kind>[a-z]+) "
@@ -389,8 +390,9 @@ class _Composer:
                 subject = match["member"] if match["member"] != names[0] else f"the {names[0]} {cls[1]}"
                 members[cls].append((names[0], subject, [fact]))
         classes = set(properties) | set(members)
-        for fact_id, fields in self.records.items():  # "Instrument: Crellish. Series: Throdd." with Throdd instruments
-            (key_label, key), fact = fields[0], next(f for f in self.facts if f.sentence_id == fact_id)
+        for fact in (f for f in self.facts if f.sentence_id in self.records):  # "Instrument: Crellish. Series: Throdd."
+            fields = self.records[fact.sentence_id]  # with "Throdd instruments contain ..."
+            (key_label, key) = fields[0]
             for _, value in fields[1:]:
                 if (value, singular(key_label.lower())) in classes:
                     members[(value, singular(key_label.lower()))].append((key, f"the {key} {singular(key_label.lower())}", [fact]))
