@@ -105,8 +105,9 @@ def test_each_input_makes_exactly_its_dependents_stale(tmp_path, workspace_env, 
     (docs / "teams.txt").write_text("The Mubadra team sits in the Quorvale building.\n")
     ingest_paths(ws, [docs], IngestConfig(workers=1))
     s = states(ws)
-    # Global: each document's joins and the chain through the Mubadra team (Plosk → Mubadra → building).
-    assert s["items"]["global"] == 3 and s["items"]["local"] >= 1
+    # Global: each document's joins and the two implications through the Mubadra team, composed by
+    # rule (augment_closure.py), which stand in for the model's chain over the same two facts.
+    assert s["items"]["global"] == 4 and s["items"]["local"] >= 1
     assert all("training set" in c[0] for c in s["adapters"].values())
     assert retrained_by_compare(ws, SETTINGS) == ["plain", "local"]
 
