@@ -46,6 +46,9 @@ _QUANTIFIERS = {"every", "each", "all"}
 # A sentence opening with one of these says its fact inside a condition or a contrast.
 _SUBORDINATORS = frozenset("although though because since while whereas if unless when whenever after before "
                            "as once until".split())
+# A fronted reason or contrast, whose main clause is asserted whatever it says (not so a condition).
+_FRONTED = re.compile(r"^(?:Because|Since|As|Although|Though|While|Whereas) (?P<name>(?:the )?[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*)(?: (?P<noun>[a-z]+))?"
+                      r" [a-z][^,]*, (?P<pronoun>it|they) (?P<rest>.+)$")
 # A ranking ("than", or a direction: "north of") holds between many pairs of a kind: wider than a
 # comparison elsewhere (exam_facts), since "the office that is north of the Bestomir office" fits
 # every office further north.
@@ -68,6 +71,16 @@ _SINGULAR_VERBS = {"are": "is", "were": "was", "have": "has", "do": "does", "don
 # Words that may follow a plural subject without being its verb ("Dunmoor machines often ...").
 _ADVERBS = frozenset("often always also still only now sometimes never all both each even just".split())
 _MODALS = frozenset("can could may might must shall should will would".split())
+# A when-complement ending a predicate, asked by its own question word ("is backed up nightly" →
+# "How often is ... backed up? Nightly."; "is patched every Monday" → "On which day of the week
+# ... ? Monday."): the answer is no name, so no other rule asks it.
+_UNIT = r"(?:second|minute|hour|day|night|week|fortnight|month|quarter|year)s?"
+_COMPLEMENTS = {
+    "frequency_wh": re.compile(r" (?P<answer>(?:hourly|daily|nightly|weekly|fortnightly|monthly|quarterly|yearly|annually)"
+                               rf"|(?:once|twice|\w+ times) (?:a|an|per|each|every) {_UNIT}"
+                               rf"|every (?:other |\w+ )?{_UNIT})$"),
+    "weekday_wh": re.compile(r" (?:on|every) (?P<answer>(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)s?$"),
+}
 _AUXILIARIES = _MODALS | {"is", "are", "was", "were", "has", "have", "had"}
 
 
@@ -100,11 +113,27 @@ class _Phrase:
     kind: str
 
 
-def _main_clause(fact: Fact) -> str | None:
+def _fronted_reason(text: str, vocabulary: CorpusVocabulary) -> str | None:
+    """The main clause after a fronted reason or contrast, its pronoun standing for the subject that
+    opens the fronted clause: "Because Vantrel instruments drift quickly, they are calibrated every
+    two weeks." → "Vantrel instruments are calibrated every two weeks."; None for any other shape,
+    and for a condition or a time ("If ...", "When ..."), whose main clause holds only then."""
+    match = _FRONTED.match(text)
+    if not match:
+        return None
+    noun = match["noun"] if match["noun"] and kind_stem(match["noun"]) in vocabulary.every_kind else None
+    subject = f"{match['name']} {noun}" if noun else match["name"]
+    plural = bool(noun) and singular(noun) != noun
+    return _cap(f"{subject} {match['rest']}") if (match["pronoun"] == "they") == plural else None
+
+
+def _main_clause(fact: Fact, vocabulary: CorpusVocabulary) -> str | None:
     """The fact's plain main clause without its full stop ("Ulcarro is used by the Vessapine project"
     from "..., mostly at night."), or None when it has none to compose with."""
     text = fact.text.strip()
     first = text.split(maxsplit=1)[0].lower() if text else ""
+    if not fact.table and (main := _fronted_reason(text, vocabulary)):
+        text, first = main, main.split(maxsplit=1)[0].lower()
     if fact.table or fact.unclear or first in _SUBORDINATORS | _NOBODY or has_negation(text) or "?" in text:
         return None
     clause = _CLAUSE_END.split(text, maxsplit=1)[0].rstrip(" .;:!")
@@ -205,7 +234,7 @@ class _Composer:
         self.forms = {name: string.Template(text) for name, text in template.forms.items()}
         self.facts = [f for f in index.facts if not f.unclear]
         self.records = {f.sentence_id: fields for f in self.facts if f.table and (fields := record_fields(f.text))}
-        self.clauses = {f.sentence_id: _main_clause(f) for f in self.facts}
+        self.clauses = {f.sentence_id: _main_clause(f, vocabulary) for f in self.facts}
         # What each clause says with one name blanked → the names that fill it: a description
         # built from a frame more than one name fills would single out none of them.
         self.fillers: dict[str, set[str]] = defaultdict(set)
@@ -261,6 +290,14 @@ class _Composer:
             return []
         question = _asked(subject, predicate[: phrase.start].strip(), wh)
         return [(question, f"{name}.")] if question else []
+
+    def _complement_question(self, subject: str, predicate: str) -> list[tuple[str, str]]:
+        """"<subject> <predicate>" asked for the when-complement that ends it (_COMPLEMENTS)."""
+        for form, pattern in _COMPLEMENTS.items():
+            if match := pattern.search(predicate):
+                question = _asked(subject, predicate[: match.start()], self.forms[form].template)
+                return [(question, f"{_cap(match['answer'])}.")] if question else []
+        return []
 
     # -- substitution -------------------------------------------------------------------
 
@@ -406,7 +443,8 @@ class _Composer:
                         continue
                     text = self.forms["inherited"].substitute(subject=_cap(subject), predicate=predicate)
                     asked = [n for n in self._names(fact) if n != cls[0]]
-                    questions = self._object_question(subject, predicate, asked[-1]) if asked else []
+                    questions = (self._object_question(subject, predicate, asked[-1]) if asked else []) \
+                        or self._complement_question(subject, predicate)
                     out[cls[0]].append(Implication(text, facts + [fact], questions))
                     upper = _CLASS_PREDICATE.match(predicate)
                     parent = upper and self._class_of(upper["rest"])

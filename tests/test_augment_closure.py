@@ -9,14 +9,24 @@ from adaptdocs.store import Sentence
 from adaptdocs.templates import load_template
 
 
-def implied(corpus: list[str]) -> dict[str, list[str]]:
-    """Each implication's text → its source sentences, for a one-document corpus."""
+def implied_by(corpus: list[str]):
+    """The implications of a one-document corpus."""
     from adaptdocs.exam_facts import FactIndex, read_facts
 
     sentences = [Sentence(f"s{i}", "d", "e", i, text) for i, text in enumerate(corpus)]
     vocabulary = CorpusVocabulary(corpus)
     index = FactIndex(read_facts(sentences, {"d": "doc.md"}, vocabulary))
-    return {i.text: i.sources for i in implications(index, vocabulary, load_template(CLOSURE_TEMPLATE))}
+    return implications(index, vocabulary, load_template(CLOSURE_TEMPLATE))
+
+
+def implied(corpus: list[str]) -> dict[str, list[str]]:
+    """Each implication's text → its source sentences."""
+    return {i.text: i.sources for i in implied_by(corpus)}
+
+
+def asked(corpus: list[str]) -> dict[str, str]:
+    """Each rule question of the implications → its answer."""
+    return {q: a for i in implied_by(corpus) for q, a in i.questions}
 
 
 def test_what_every_member_of_a_class_has_is_said_of_each_member_through_classes_of_classes():
@@ -76,19 +86,29 @@ def test_implications_are_asked_for_their_other_end_by_rule_when_one_name_answer
               "The Mubadra team works in the Quorvale office.", "The Zarnoth team is led by Obrent Lusk.",
               "Tolvrik is a Krelvash server.", "Every Krelvash server needs a Gorsk permit.",
               "The Zarnoth team is larger than the Mubadra team."]
-    sentences = [Sentence(f"s{i}", "d", "e", i, text) for i, text in enumerate(corpus)]
-    from adaptdocs.exam_facts import FactIndex, read_facts
-
-    vocabulary = CorpusVocabulary(corpus)
-    index = FactIndex(read_facts(sentences, {"d": "doc.md"}, vocabulary))
-    asked = {q: a for i in implications(index, vocabulary, load_template(CLOSURE_TEMPLATE)) for q, a in i.questions}
-    assert asked["Which office does the team that the Snelby tool is owned by work in?"] == "Quorvale."
-    assert asked["Who is the team that the Snelby tool is owned by led by?"] == "Obrent Lusk."
-    assert asked["Which permit does the Tolvrik server need?"] == "Gorsk."
-    assert asked["Which tool is owned by the team that is led by Obrent Lusk?"] == "Snelby."
+    questions = asked(corpus)
+    assert questions["Which office does the team that the Snelby tool is owned by work in?"] == "Quorvale."
+    assert questions["Who is the team that the Snelby tool is owned by led by?"] == "Obrent Lusk."
+    assert questions["Which permit does the Tolvrik server need?"] == "Gorsk."
+    assert questions["Which tool is owned by the team that is led by Obrent Lusk?"] == "Snelby."
     # Not "Which team works in the office that the Mubadra team works in?": both teams do; and no
     # ranking is asked ("Which team is larger than ...").
-    assert not any(q.startswith("Which team") for q in asked)
+    assert not any(q.startswith("Which team") for q in questions)
+
+
+def test_a_when_complement_is_asked_by_its_question_word_and_a_fronted_reason_keeps_its_main_clause():
+    corpus = ["Tolvrik is a Krelvash server.", "All Krelvash servers are backed up nightly.",
+              "Krelvash servers are patched every Monday.",
+              "Jutmaro is one of the Vantrel instruments.",
+              "Because Vantrel instruments drift quickly, they are calibrated every two weeks.",
+              "Hessiver is one of the Okkumar instruments.",
+              "If Okkumar instruments are moved, they are calibrated twice a year."]  # only then
+    questions = asked(corpus)
+    assert questions["How often is the Tolvrik server backed up?"] == "Nightly."
+    assert questions["On which day of the week is the Tolvrik server patched?"] == "Monday."
+    assert questions["How often is the Jutmaro instrument calibrated?"] == "Every two weeks."
+    assert "The Jutmaro instrument is calibrated every two weeks." in implied(corpus)
+    assert not any("Hessiver" in text for text in implied(corpus))
 
 
 def test_implications_are_kept_by_rule_in_the_augment_flow(tmp_path):
