@@ -357,16 +357,19 @@ def _plan_global(store: Store, documents, config: AugmentConfig, model_id: str) 
 
 
 def _plan_picked(store: Store, vocabulary: CorpusVocabulary, config: AugmentConfig, model_id: str) -> list[Item]:
-    """One item per list group (augment_lists.py), per implication written by rule
-    (augment_closure.py) and per chain of two facts the rule could not compose (augment_chains.py),
-    all from the whole corpus, so the items go stale with it."""
+    """One item per implication written by rule (augment_closure.py, lists among them), per list
+    group the rule could not write (augment_lists.py: the model words it) and per chain of two
+    facts the rule could not compose (augment_chains.py), all from the whole corpus, so the items
+    go stale with it."""
     index = corpus_index(store, vocabulary)
     document_of = {s.id: s.document_id for s in store.sentences()}
     chash = store.corpus_hash()
     templates = {name: load_template(name) for name in (LIST_TEMPLATE, CHAIN_TEMPLATE, CLOSURE_TEMPLATE)}
-    implications = augment_closure.implications(index, vocabulary, templates[CLOSURE_TEMPLATE])
+    groups = augment_lists.list_groups(index)
+    implications = augment_closure.implications(index, vocabulary, templates[CLOSURE_TEMPLATE], groups)
     composed = {frozenset(i.sentence_ids[k : k + 2]) for i in implications for k in range(len(i.sentence_ids) - 1)}
-    picks = [(LIST_TEMPLATE, g, [f for f in g.facts]) for g in augment_lists.list_groups(index)]
+    listed = [i.group for i in implications if i.group]
+    picks = [(LIST_TEMPLATE, g, [f for f in g.facts]) for g in groups if not any(g is w for w in listed)]
     picks += [(CLOSURE_TEMPLATE, i, i.facts) for i in implications]
     picks += [(CHAIN_TEMPLATE, c, [c.first, c.second]) for c in augment_chains.chains(index)
               if frozenset((c.first.sentence_id, c.second.sentence_id)) not in composed]

@@ -3,7 +3,7 @@
 A model does not compose two facts it learned apart (implications.md), and the small default
 model writes few compositions right (on the development corpus most of its chains were dropped
 for naming the shared name or the wrong ones). But the shape of a composition is grammar, not
-knowledge, so it is written here by rule and only asked about by the model:
+knowledge, so it is written here by rule, and asked by rule too:
 - **Substitution**: a name in one fact is replaced by what another fact says of it, as a
   description that fits no other name of the corpus: "The Mubadra team works in the Quorvale
   office." and "The Snelby tool is owned by the Mubadra team." give "The team that the Snelby
@@ -14,10 +14,17 @@ knowledge, so it is written here by rule and only asked about by the model:
   machine." and "Dunmoor machines are patched every Monday." give "The Tolvrik server is patched
   every Monday." A record makes a member when its key's kind is the class's kind ("Instrument:
   Crellish. Series: Throdd." with "Throdd instruments contain a strong laser.").
-Only plain main clauses are used: a fact that opens with a subordinate clause, negates, leans on a
-pronoun or compares is left to the model's chain template. The wordings are the template's forms
-(templates/augment_closure.toml); the model then asks each implication as questions
-(augment._ask_about_joins), which verification checks against the implication's own facts.
+- **Lists**: a list group (augment_lists.py) whose members' sentences all say one frame, or
+  records labelled for it, gives the list statement ("The Plosk and Yimbrot tools are owned by the
+  Mubadra team."), and each record's member said in the frame; a group said in several wordings
+  is left to the model, which words it.
+Only plain main clauses are used: a fact that opens with a condition, negates, leans on a pronoun
+or compares is left to the model's chain template; a fronted reason keeps its main clause ("Because
+Vantrel instruments drift quickly, they are calibrated ..."). The wordings are the template's forms
+(templates/augment_closure.toml). Each implication is asked for its other end where one name
+answers ("Which office does the team that the Snelby tool is owned by work in? Quorvale."), for
+its when-complement ("How often is the Tolvrik server backed up? Nightly.") or, a list, for its
+members and their number; augment.py keeps them as written ("composed by rule").
 """
 
 from __future__ import annotations
@@ -25,9 +32,11 @@ from __future__ import annotations
 import re
 import string
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
-from .augment_filters import FUNCTION_WORDS, CorpusVocabulary, kind_stem, singular
+from .augment_filters import FUNCTION_WORDS, CorpusVocabulary, kind_stem, plural, singular
+from .augment_lists import NUMBER_WORDS, ListGroup, listing
 from .augment_records import is_name, linked_to_another
 from .exam_facts import Fact, FactIndex, has_negation, has_pronoun
 from .sentences import record_fields
@@ -68,6 +77,7 @@ _CLASS_PREDICATE = re.compile(r"^(?:is|was) (?:a|an|one of the) (?P<rest>.+)$")
 _NOBODY = frozenset("everyone everybody anyone anybody someone somebody nobody no-one welcome".split())
 # Plural verb → singular, for a class's property said of one member ("are patched" → "is patched").
 _SINGULAR_VERBS = {"are": "is", "were": "was", "have": "has", "do": "does", "don't": "doesn't", "aren't": "isn't"}
+_PLURAL_VERBS = {one: many for many, one in _SINGULAR_VERBS.items()}
 # Words that may follow a plural subject without being its verb ("Dunmoor machines often ...").
 _ADVERBS = frozenset("often always also still only now sometimes never all both each even just".split())
 _MODALS = frozenset("can could may might must shall should will would".split())
@@ -87,11 +97,12 @@ _AUXILIARIES = _MODALS | {"is", "are", "was", "were", "has", "have", "had"}
 @dataclass
 class Implication:
     """A statement composed by rule from `facts`, in the order used, and the (question, answer)
-    pairs that ask it for its other end."""
+    pairs that ask it for its other end; `group`: the list group it writes, if any."""
 
     text: str
     facts: list[Fact]
     questions: list[tuple[str, str]] = field(default_factory=list)
+    group: ListGroup | None = None
 
     @property
     def sources(self) -> list[str]:
@@ -189,6 +200,33 @@ def _singular_predicate(predicate: str) -> str | None:
     else:
         return None
     return f"{verb} {rest}".strip()
+
+
+def _plural_predicate(predicate: str, vocabulary: CorpusVocabulary) -> str | None:
+    """A predicate said of one name, for several ("is an Ombrisk server" → "are Ombrisk servers",
+    "owns the" → "own the"), or None when its verb or its noun is not one this rule can bend."""
+    first, _, rest = predicate.partition(" ")
+    if first in ("is", "was") and (article := re.match(r"(?:a|an) (.+)$", rest)):
+        words = article[1].split()
+        at = next((i for i, w in enumerate(words) if w.islower() and kind_stem(w) in vocabulary.every_kind), None)
+        if at is None:
+            return None
+        rest = " ".join(words[:at] + [plural(words[at])] + words[at + 1:])
+    elif rest.startswith("one of "):  # "is one of the Vantrel instruments"
+        return None
+    if first in _PLURAL_VERBS:
+        verb = _PLURAL_VERBS[first]
+    elif first in _MODALS or (first.endswith("ed") and not first.endswith("eed")):
+        verb = first
+    else:
+        verb = _base_verb(first)
+    return verb and f"{verb} {rest}".strip()
+
+
+def _label_says(label: str, clause: str) -> bool:
+    """Whether a record's field label names the relation the clause words ("Owner" → "is owned by")."""
+    stem = re.sub(r"(?:er|or|s)$", "", label.lower())
+    return len(stem) >= 3 and any(w.startswith(stem) for w in re.findall(r"[a-z]+", clause.lower()))
 
 
 def _cap(text: str) -> str:
@@ -298,6 +336,68 @@ class _Composer:
                 question = _asked(subject, predicate[: match.start()], self.forms[form].template)
                 return [(question, f"{_cap(match['answer'])}.")] if question else []
         return []
+
+    # -- lists --------------------------------------------------------------------------
+
+    def _frame(self, fact: Fact, member: str, fixed: str) -> tuple[str, _Phrase] | None:
+        """(clause, the member's phrase) when the fact is a plain clause of the member and the fixed
+        name only, the member not a class ("Every Krelvash server is ...")."""
+        clause = self.clauses.get(fact.sentence_id)
+        phrase = clause and _phrase(clause, member, self.vocabulary)
+        if not phrase or phrase.det in _QUANTIFIERS or set(self._names(fact)) != {member} | ({fixed} - {""}):
+            return None
+        return clause, phrase
+
+    def _says(self, fact: Fact, member: str, fixed: str, clause: str, blank: str) -> bool:
+        """Whether `fact` says of `member` what `clause` says of its member: the same frame, or a
+        record keyed by the member whose field holding the fixed name is labelled for the relation."""
+        if fact.sentence_id in self.records:
+            (_, key), *fields = self.records[fact.sentence_id]
+            return key == member and any(value == fixed and _label_says(label, clause) for label, value in fields)
+        frame = self._frame(fact, member, fixed)
+        return bool(frame) and self._blank(*frame) == blank
+
+    def written_list(self, group: ListGroup) -> list[Implication]:
+        """A group's list statement, asked for its members and for how many, and each member said in
+        the frame where only a record said it: "The Plosk and Yimbrot tools are owned by the Mubadra
+        team." / "Which tools are owned by the Mubadra team? Plosk and Yimbrot." / "How many tools
+        are owned by the Mubadra team? Two." / "The Plosk tool is owned by the Mubadra team.";
+        [] when the members' sentences do not all say one frame this rule can bend (the model words
+        the list then)."""
+        fact_of = {m: next(f for f in group.facts if m in f.names) for m in group.names}
+        framed = next(((m, frame) for m in group.names if (frame := self._frame(fact_of[m], m, group.fixed))), None)
+        if not framed:
+            return []
+        member, (clause, phrase) = framed
+        blank = self._blank(clause, phrase)
+        if not all(self._says(fact_of[m], m, group.fixed, clause, blank) for m in group.names):
+            return []
+        head, tail = clause[: phrase.start], clause[phrase.end:].strip()
+        which, how_many = (self.forms[f].substitute(kinds=plural(group.kind)) for f in ("list_wh", "count_wh"))
+        names = listing(group.names)
+        together = f"the {names} {plural(phrase.kind)}" if phrase.kind and phrase.det == "the" else names
+        if phrase.start == 0:
+            predicate = _plural_predicate(tail, self.vocabulary)
+            if not predicate:
+                return []
+            statement = f"{_cap(together)} {predicate}."
+            question, count = f"{_cap(which)} {predicate}?", f"{_cap(how_many)} {predicate}?"
+        else:
+            fixed = _phrase(clause, group.fixed, self.vocabulary) if group.fixed else None
+            if tail or not fixed or fixed.start != 0:
+                return []
+            subject, middle = clause[: fixed.end], clause[fixed.end : phrase.start].strip()
+            statement = f"{head}{together}."
+            question, count = _asked(subject, middle, which), _asked(subject, middle, how_many)
+            if not question or not count:
+                return []
+        framing = fact_of[member]
+        written = [Implication(statement, list(group.facts), [(question, f"{names}."),
+                                                              (count, f"{NUMBER_WORDS[len(group.names)].capitalize()}.")])]
+        for other in (m for m in group.names if fact_of[m].sentence_id in self.records):
+            said = _cap(head + clause[phrase.start : phrase.end].replace(member, other) + clause[phrase.end:]) + "."
+            written.append(Implication(said, [fact_of[other], framing], []))
+        return written
 
     # -- substitution -------------------------------------------------------------------
 
@@ -468,7 +568,12 @@ def _spread(by_bridge: dict[str, list[Implication]]) -> list[Implication]:
 
 
 def implications(index: FactIndex, vocabulary: CorpusVocabulary, template: PromptTemplate,
-                 limit: int = MAX_IMPLICATIONS) -> list[Implication]:
-    """Inheritances first (a class's property said of each member), then substitutions, at most `limit`."""
+                 groups: Sequence[ListGroup] = (), limit: int = MAX_IMPLICATIONS) -> list[Implication]:
+    """The lists of `groups` this rule can write, then inheritances (a class's property said of each
+    member), then substitutions, at most `limit`. A list's implications carry their group."""
     composer = _Composer(index, vocabulary, template)
-    return (composer.inheritances() + composer.substitutions())[:limit]
+    lists = [replace(i, group=g) for g in groups for i in composer.written_list(g)]
+    once: dict[str, Implication] = {}
+    for implication in lists + composer.inheritances() + composer.substitutions():
+        once.setdefault(implication.text, implication)
+    return list(once.values())[:limit]

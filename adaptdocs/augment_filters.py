@@ -150,6 +150,18 @@ def singular(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
+def plural(word: str) -> str:
+    """A noun's plural, by its ending: "tool" → "tools", "company" → "companies", "box" → "boxes",
+    "person" → "people"; "series" stays."""
+    if word.lower() in _SAME_IN_PLURAL:
+        return word
+    if word == "person":
+        return "people"
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    return word + ("es" if word.endswith(("s", "sh", "ch", "x", "z")) else "s")
+
+
 def kind_stem(word: str) -> str:
     return singular(word.lower())
 

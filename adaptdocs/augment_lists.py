@@ -6,9 +6,10 @@ tools are for data analysis?" stays at chance); it answers a list it saw written
 form it is asked. The members come from the corpus by rule (exam_facts.same_frame_groups: the
 same sentence with another name in one place), so no list misses or adds a member; a group
 whose fixed name also appears with another name of the members' kind is left out, since the
-corpus may say the same of it in other words. The model only words the question and the
-statements (templates/augment_list.toml), and each wording must name exactly the members and
-the fixed names. Everything it writes is then verified like any augmentation (verify.py),
+corpus may say the same of it in other words. A group whose sentences all say one frame is
+written by rule (augment_closure.written_list); for the others the model only words the question
+and the statements (templates/augment_list.toml), and each wording must name exactly the
+members and the fixed names. Everything it writes is then verified like any augmentation (verify.py),
 against the same text with a member swapped for a name of its kind that is no member.
 """
 
@@ -29,6 +30,7 @@ MAX_MEMBERS = 6
 # Wrong lists a candidate is verified against.
 MAX_WRONG = 3
 _QUESTION_WORDS = ("which", "who", "what", "where", "when", "how", "whose", "whom")
+_MEMBER_OF = re.compile(r"^(?:The )?(?P<name>.+?) (?:is|was) (?:a|an|one of the) (?P<cls>(?:[A-Z][\w'’-]* ?)+) (?P<noun>[a-z]+)\.$")
 _LINE = re.compile(r"^\s*(Question|How many|All|First):\s*(.*?)\s*$")
 
 
@@ -84,6 +86,10 @@ def kinds(index: FactIndex) -> dict[str, str]:
     a table cell under "Instrument:" → instrument). A name never written with one has none."""
     votes: dict[str, Counter] = defaultdict(Counter)
     for fact in index.facts:
+        # "Saffrin is an Ombrisk server.": a member of a class is of the class's kind.
+        if not fact.table and len(fact.mentions) == 2 and (member := _MEMBER_OF.match(fact.text)):
+            if member["name"] == fact.mentions[0].text and member["cls"] == fact.mentions[1].text:
+                votes[member["name"]][singular(member["noun"])] += 1
         for m in fact.mentions:
             noun = m.slot[len("label:"):] if m.slot.startswith("label:") else m.coarse.split(" ")[-1] if m.coarse.startswith("_ ") else ""
             if noun and noun.isalpha() and noun not in FUNCTION_WORDS:

@@ -616,8 +616,10 @@ def test_verification_keeps_what_the_sources_support_and_says_why_it_drops(ws):
     assert len(contexts) == 2 and sum(CORPUS[0] in c for c in contexts) == 1
 
 
+# Two wordings of one relation: the rule writes no list of them (augment_closure.written_list),
+# the model words it.
 LIST_DOCS = {
-    "tools.md": ["The Lindo tool is used for billing.", "The Quarrow tool is used for billing.",
+    "tools.md": ["The Lindo tool is used by the Orvane team.", "The Quarrow tool is also used by the Orvane team, mostly at night.",
                  "The Fesk tool is used for payroll."],
     "teams.md": ["The Mubadra team owns the Fesk tool."],
 }
@@ -626,8 +628,8 @@ LIST_DOCS = {
 def list_writer(all_line: str):
     def respond(prefix, prompt):
         if prefix.startswith("Each group of facts"):
-            return (" Which tools are used for billing?\nHow many: How many tools are used for billing?\n" + all_line +
-                    "\nFirst: Lindo is one of the tools used for billing.")
+            return (" Which tools are used by the Orvane team?\nHow many: How many tools are used by the Orvane team?\n" + all_line +
+                    "\nFirst: Lindo is one of the tools used by the Orvane team.")
         return ""
 
     return respond
@@ -637,20 +639,21 @@ def test_lists_are_written_from_every_member_of_a_group(tmp_path):
     from conftest import store_corpus
 
     ws = store_corpus(tmp_path / "ws", LIST_DOCS)
-    model = FakeModel(list_writer("All: The Lindo and Quarrow tools are used for billing."))
+    model = FakeModel(list_writer("All: The Lindo and Quarrow tools are used by the Orvane team."))
     summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=model)
     [list_prompt] = [p for c in model.calls if c["prefix"].startswith("Each group") for p in c["prompts"]]
-    assert list_prompt == ("Facts: The Lindo tool is used for billing. The Quarrow tool is used for billing.\n"
+    assert list_prompt == ("Facts: The Lindo tool is used by the Orvane team. The Quarrow tool is also used by the Orvane "
+                           "team, mostly at night.\n"
                            "Names: Lindo, Quarrow\nQuestion:")
     rows = {r["text"]: r["template"] for r in ws.store.examples("global") if r["template"].startswith("augment_list")}
-    question = load_template("eval_question").render(question="Which tools are used for billing?")
-    count = load_template("eval_question").render(question="How many tools are used for billing?")
+    question = load_template("eval_question").render(question="Which tools are used by the Orvane team?")
+    count = load_template("eval_question").render(question="How many tools are used by the Orvane team?")
     assert rows == {
         f"{question} Lindo and Quarrow.": "augment_list:question",
         f"{count} Two.": "augment_list:count",
-        "The Lindo and Quarrow tools are used for billing.": "augment_list:all",
-        "Lindo is one of the tools used for billing.": "augment_list:member",
-        "Quarrow is one of the tools used for billing.": "augment_list:member",
+        "The Lindo and Quarrow tools are used by the Orvane team.": "augment_list:all",
+        "Lindo is one of the tools used by the Orvane team.": "augment_list:member",
+        "Quarrow is one of the tools used by the Orvane team.": "augment_list:member",
     }
     assert summary.strategies["global"].kept["augment_list:member"] == 2
 
@@ -659,10 +662,10 @@ def test_a_list_statement_that_misses_a_member_is_dropped_and_lists_are_verified
     from conftest import store_corpus
 
     ws = store_corpus(tmp_path / "ws", LIST_DOCS)
-    model = FakeModel(list_writer("All: The Lindo tool is used for billing."),
-                      score=believes({"which tools are used for billing? Lindo and Quarrow.",
-                                      "Lindo is one of the tools used for billing.",
-                                      "Quarrow is one of the tools used for billing."}))
+    model = FakeModel(list_writer("All: The Lindo tool is used by the Orvane team."),
+                      score=believes({"which tools are used by the Orvane team? Lindo and Quarrow.",
+                                      "Lindo is one of the tools used by the Orvane team.",
+                                      "Quarrow is one of the tools used by the Orvane team."}))
     summary = augment(ws, AugmentConfig(strategy="global"), model=model)
     dropped = summary.strategies["global"].dropped
     assert dropped["augment_list:list_statement_names_differ"] == 1
@@ -670,7 +673,7 @@ def test_a_list_statement_that_misses_a_member_is_dropped_and_lists_are_verified
     assert kept == {"augment_list:question", "augment_list:member"}  # the count: not believed
     # The wrong lists it was compared with swap a member for a tool that is no member (Fesk).
     requests = [x for _, calls in model.score_calls for _, x in calls]
-    assert any("Fesk" in x and "billing?" in x for x in requests)
+    assert any("Fesk" in x and "team?" in x for x in requests)
 
 
 def test_list_writings_get_the_checks_of_every_statement(tmp_path):
@@ -678,8 +681,8 @@ def test_list_writings_get_the_checks_of_every_statement(tmp_path):
 
     def respond(prefix, prompt):
         if prefix.startswith("Each group of facts"):
-            return (" Which tools are used for billing?\nAll: The Lindo and Quarrow tools are used for billing."
-                    "\nFirst: The Lindo team is used for billing.")  # Lindo is a tool in the corpus
+            return (" Which tools are used by the Orvane team?\nAll: The Lindo and Quarrow tools are used by the Orvane team."
+                    "\nFirst: The Lindo team is used by the Orvane team.")  # Lindo is a tool in the corpus
         return ""
 
     ws = store_corpus(tmp_path / "ws", LIST_DOCS)

@@ -130,3 +130,32 @@ def test_implications_are_kept_by_rule_in_the_augment_flow(tmp_path):
     assert statement["template"] == "augment_closure:statement"
     assert set(json.loads(statement["source_sentence_ids"])) == {s.id for s in ws.store.sentences()}
     assert summary.strategies["global"].kept["augment_closure:question"] == 2  # and "Which tool is owned by ...? Snelby."
+
+
+def test_a_group_said_in_one_frame_is_written_as_a_list_by_rule_and_asked_for_its_members_and_count():
+    from adaptdocs.augment_lists import list_groups
+    from adaptdocs.exam_facts import FactIndex, read_facts
+
+    corpus = ["Tool: Plosk. Owner: Mubadra.", "The Yimbrot tool is owned by the Mubadra team.",
+              "The Zarnoth team owns the Kotrizo tool.", "The Zarnoth team owns the Snelby tool.",
+              "Saffrin is an Ombrisk server.", "Grelby is an Ombrisk server.",
+              # Two wordings: the rule does not say one for the other; the model words this list.
+              "The Oskrel tool is used by the Quessary team.", "The Quessary team also runs the Gulmesh tool."]
+    sentences = [Sentence(f"s{i}", "d", "e", i, text) for i, text in enumerate(corpus)]
+    vocabulary = CorpusVocabulary(corpus)
+    index = FactIndex(read_facts(sentences, {"d": "doc.md"}, vocabulary))
+    groups = list_groups(index)
+    found = implications(index, vocabulary, load_template(CLOSURE_TEMPLATE), groups)
+    texts = {i.text for i in found}
+    questions = {q: a for i in found for q, a in i.questions}
+    assert "The Plosk and Yimbrot tools are owned by the Mubadra team." in texts
+    assert "The Plosk tool is owned by the Mubadra team." in texts  # the record's member in the frame
+    assert questions["Which tools are owned by the Mubadra team?"] == "Plosk and Yimbrot."
+    assert questions["How many tools are owned by the Mubadra team?"] == "Two."
+    assert "The Zarnoth team owns the Kotrizo and Snelby tools." in texts
+    assert questions["Which tools does the Zarnoth team own?"] == "Kotrizo and Snelby."
+    assert "Saffrin and Grelby are Ombrisk servers." in texts
+    assert questions["Which servers are Ombrisk servers?"] == "Saffrin and Grelby."
+    written = {i.group.fixed for i in found if i.group}
+    assert "Quessary" not in written and {g.fixed for g in groups} >= {"Quessary", "Mubadra", "Zarnoth"}
+    assert not any("Oskrel and Gulmesh" in t for t in texts)
