@@ -358,9 +358,9 @@ def _plan_global(store: Store, documents, config: AugmentConfig, model_id: str) 
 
 def _plan_picked(store: Store, vocabulary: CorpusVocabulary, config: AugmentConfig, model_id: str) -> list[Item]:
     """One item per implication written by rule (augment_closure.py, lists among them), per list
-    group the rule could not write (augment_lists.py: the model words it) and per chain of two
-    facts the rule could not compose (augment_chains.py), all from the whole corpus, so the items
-    go stale with it."""
+    group the rule could not write (augment_lists.py: worded by rule in one member's frame where it
+    can be, else by the model, and verified) and per chain of two facts the rule could not compose
+    (augment_chains.py), all from the whole corpus, so the items go stale with it."""
     index = corpus_index(store, vocabulary)
     document_of = {s.id: s.document_id for s in store.sentences()}
     chash = store.corpus_hash()
@@ -369,7 +369,9 @@ def _plan_picked(store: Store, vocabulary: CorpusVocabulary, config: AugmentConf
     implications = augment_closure.implications(index, vocabulary, templates[CLOSURE_TEMPLATE], groups)
     composed = {frozenset(i.sentence_ids[k : k + 2]) for i in implications for k in range(len(i.sentence_ids) - 1)}
     listed = [i.group for i in implications if i.group]
-    picks = [(LIST_TEMPLATE, g, [f for f in g.facts]) for g in groups if not any(g is w for w in listed)]
+    left = augment_closure.worded_lists(index, vocabulary, templates[CLOSURE_TEMPLATE],
+                                        [g for g in groups if not any(g is w for w in listed)])
+    picks = [(LIST_TEMPLATE, g, [f for f in g.facts]) for g in left]
     picks += [(CLOSURE_TEMPLATE, i, i.facts) for i in implications]
     picks += [(CHAIN_TEMPLATE, c, [c.first, c.second]) for c in augment_chains.chains(index)
               if frozenset((c.first.sentence_id, c.second.sentence_id)) not in composed]
@@ -442,13 +444,18 @@ def _prepare_local(items: list[Item], model: Model) -> None:
         item.units = [Unit(prompt, item.source_text, item.sentence_ids, item.document_ids)]
 
 
+def _worded(item: Item) -> str | None:
+    """A list item's wording by rule, which verification judges in place of the model's."""
+    return getattr(item.picked, "wording", None)
+
+
 def _prepare_picked(items: list[Item], model: Model) -> None:
     """Prompts of list and chain items: their template's worked examples are the shared prefix."""
     values = {LIST_TEMPLATE: augment_lists.prompt_values, CHAIN_TEMPLATE: augment_chains.prompt_values}
     heads = {}
     for item in items:
         t = item.template
-        if t.output == "closure":  # written by rule: no prompt
+        if t.output == "closure" or _worded(item):  # written by rule: no prompt
             item.units = [Unit("", item.source_text, item.sentence_ids, item.document_ids, item.picked.sources)]
             continue
         filled = values[t.name](item.picked)
@@ -597,11 +604,13 @@ def _run(store: Store, items: list[Item], model: Model, config: AugmentConfig, j
         template = group[0].template
         config = replace(config, samples=samples, temperature=temperature)
         for chunk in _chunks(group, config.batch_size, config.samples):
-            prompts = [u.prompt for item in chunk for u in item.units]
-            if template.output in RULE_OUTPUTS:  # written by rule (_read)
-                outputs, usage = [""] * len(prompts) * config.samples, Usage()
-            else:
-                outputs, usage = _generate(model, template, prefix, prompts, config)
+            # Written by rule: nothing to generate (_read takes the rule's text). Worded lists have
+            # no prefix, so they never share a chunk with the model's.
+            by_rule = template.output in RULE_OUTPUTS or all(_worded(i) for i in chunk)
+            prompts = [u.prompt for item in chunk for u in item.units if not by_rule]
+            outputs, usage = _generate(model, template, prefix, prompts, config) if prompts else ([], Usage())
+            if by_rule:
+                outputs = [""] * sum(len(item.units) for item in chunk) * config.samples
             written: list[list[Written]] = []
             dropped: list[Counter] = []
             at = 0
@@ -713,7 +722,7 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
         texts = outputs[i * config.samples : (i + 1) * config.samples]
         sources = unit.sources or [unit.source_text]
         if item.template.output in ("list", "chain"):
-            for text in texts:
+            for text in [_worded(item)] if _worded(item) else texts:
                 if item.template.output == "list":
                     read = read_list_output(text, item.picked, judge.index, judge.vocabulary)
                 else:

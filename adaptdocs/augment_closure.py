@@ -95,6 +95,19 @@ _AUXILIARIES = _MODALS | {"is", "are", "was", "were", "has", "have", "had"}
 
 
 @dataclass
+class _ListTexts:
+    """A list group said in one member's frame (_Composer._list_texts)."""
+
+    statement: str
+    question: str
+    count: str
+    members: dict[str, str]  # each member said in the frame
+    fact_of: dict[str, Fact]  # each member's own fact
+    framing: Fact  # the fact whose frame it is
+    same_frame: bool  # every member's fact says that frame (or is a record labelled for it)
+
+
+@dataclass
 class Implication:
     """A statement composed by rule from `facts`, in the order used, and the (question, answer)
     pairs that ask it for its other end; `group`: the list group it writes, if any."""
@@ -357,21 +370,14 @@ class _Composer:
         frame = self._frame(fact, member, fixed)
         return bool(frame) and self._blank(*frame) == blank
 
-    def written_list(self, group: ListGroup) -> list[Implication]:
-        """A group's list statement, asked for its members and for how many, and each member said in
-        the frame where only a record said it: "The Plosk and Yimbrot tools are owned by the Mubadra
-        team." / "Which tools are owned by the Mubadra team? Plosk and Yimbrot." / "How many tools
-        are owned by the Mubadra team? Two." / "The Plosk tool is owned by the Mubadra team.";
-        [] when the members' sentences do not all say one frame this rule can bend (the model words
-        the list then)."""
+    def _list_texts(self, group: ListGroup) -> _ListTexts | None:
+        """The group's list said in the frame of its first member with a plain clause, or None
+        when no member has one this rule can bend."""
         fact_of = {m: next(f for f in group.facts if m in f.names) for m in group.names}
         framed = next(((m, frame) for m in group.names if (frame := self._frame(fact_of[m], m, group.fixed))), None)
         if not framed:
-            return []
+            return None
         member, (clause, phrase) = framed
-        blank = self._blank(clause, phrase)
-        if not all(self._says(fact_of[m], m, group.fixed, clause, blank) for m in group.names):
-            return []
         head, tail = clause[: phrase.start], clause[phrase.end:].strip()
         which, how_many = (self.forms[f].substitute(kinds=plural(group.kind)) for f in ("list_wh", "count_wh"))
         names = listing(group.names)
@@ -379,25 +385,51 @@ class _Composer:
         if phrase.start == 0:
             predicate = _plural_predicate(tail, self.vocabulary)
             if not predicate:
-                return []
+                return None
             statement = f"{_cap(together)} {predicate}."
             question, count = f"{_cap(which)} {predicate}?", f"{_cap(how_many)} {predicate}?"
         else:
             fixed = _phrase(clause, group.fixed, self.vocabulary) if group.fixed else None
             if tail or not fixed or fixed.start != 0:
-                return []
+                return None
             subject, middle = clause[: fixed.end], clause[fixed.end : phrase.start].strip()
             statement = f"{head}{together}."
             question, count = _asked(subject, middle, which), _asked(subject, middle, how_many)
             if not question or not count:
-                return []
-        framing = fact_of[member]
-        written = [Implication(statement, list(group.facts), [(question, f"{names}."),
-                                                              (count, f"{NUMBER_WORDS[len(group.names)].capitalize()}.")])]
-        for other in (m for m in group.names if fact_of[m].sentence_id in self.records):
-            said = _cap(head + clause[phrase.start : phrase.end].replace(member, other) + clause[phrase.end:]) + "."
-            written.append(Implication(said, [fact_of[other], framing], []))
+                return None
+        def said_of(other: str) -> str:
+            return _cap(head + clause[phrase.start : phrase.end].replace(member, other) + clause[phrase.end:]) + "."
+        blank = self._blank(clause, phrase)
+        same = all(self._says(fact_of[m], m, group.fixed, clause, blank) for m in group.names)
+        return _ListTexts(statement, question, count, {m: said_of(m) for m in group.names}, fact_of, fact_of[member], same)
+
+    def written_list(self, group: ListGroup) -> list[Implication]:
+        """A group said in one frame: its list statement, asked for its members and for how many,
+        and each member said in the frame where only a record said it: "The Plosk and Yimbrot tools
+        are owned by the Mubadra team." / "Which tools are owned by the Mubadra team? Plosk and
+        Yimbrot." / "How many tools are owned by the Mubadra team? Two." / "The Plosk tool is owned
+        by the Mubadra team."; [] for a group said in several wordings (worded_list)."""
+        texts = self._list_texts(group)
+        if not texts or not texts.same_frame:
+            return []
+        number = NUMBER_WORDS[len(group.names)].capitalize()
+        written = [Implication(texts.statement, list(group.facts), [(texts.question, f"{listing(group.names)}."),
+                                                                    (texts.count, f"{number}.")])]
+        for member in (m for m in group.names if texts.fact_of[m].sentence_id in self.records):
+            written.append(Implication(texts.members[member], [texts.fact_of[member], texts.framing], []))
         return written
+
+    def worded_list(self, group: ListGroup) -> str | None:
+        """A group said in several wordings ("The Drobbelin project is funded by the Voluvant
+        Foundation.", "Vessapine receives its money from the Voluvant Foundation."), worded in one
+        member's frame as the list template's output, or None. Whether each member's own sentence
+        says that frame is a judgement, not grammar: verification makes it, as for the model's
+        wording (augment_lists.read_list_output)."""
+        texts = self._list_texts(group)
+        if not texts or texts.same_frame:
+            return None
+        return (f" {texts.question}\nHow many: {texts.count}\nAll: {texts.statement}"
+                f"\nFirst: {texts.members[group.names[0]]}")
 
     # -- substitution -------------------------------------------------------------------
 
@@ -565,6 +597,13 @@ def _spread(by_bridge: dict[str, list[Implication]]) -> list[Implication]:
                 seen.add(implication.text)
                 picked.append(implication)
     return picked
+
+
+def worded_lists(index: FactIndex, vocabulary: CorpusVocabulary, template: PromptTemplate,
+                 groups: Sequence[ListGroup]) -> list[ListGroup]:
+    """`groups`, each with its rule wording where it is said in several wordings (worded_list)."""
+    composer = _Composer(index, vocabulary, template)
+    return [replace(g, wording=composer.worded_list(g)) for g in groups]
 
 
 def implications(index: FactIndex, vocabulary: CorpusVocabulary, template: PromptTemplate,

@@ -43,12 +43,15 @@ class ListGroup:
         kind: what they are ("project", "instrument"), read from the words around them.
         fixed: the name they share ("" for a group that shares only what is said of them).
         facts: the sentences that say it, in corpus order.
+        wording: the list worded by rule in one member's frame (augment_closure.worded_lists),
+            in the template's output form, for verification to judge instead of the model's.
     """
 
     names: list[str]
     kind: str
     fixed: str
     facts: list[Fact]
+    wording: str | None = None
 
     @property
     def sources(self) -> list[str]:

@@ -616,11 +616,11 @@ def test_verification_keeps_what_the_sources_support_and_says_why_it_drops(ws):
     assert len(contexts) == 2 and sum(CORPUS[0] in c for c in contexts) == 1
 
 
-# Two wordings of one relation: the rule writes no list of them (augment_closure.written_list),
-# the model words it.
+# Two wordings of one relation, neither a plain clause the rule can bend (augment_closure._list_texts):
+# the model words the list.
 LIST_DOCS = {
-    "tools.md": ["The Lindo tool is used by the Orvane team.", "The Quarrow tool is also used by the Orvane team, mostly at night.",
-                 "The Fesk tool is used for payroll."],
+    "tools.md": ["The Lindo tool, which bills customers, is used by the Orvane team.",
+                 "The Orvane team also relies on the Quarrow tool.", "The Fesk tool is used for payroll."],
     "teams.md": ["The Mubadra team owns the Fesk tool."],
 }
 
@@ -642,8 +642,8 @@ def test_lists_are_written_from_every_member_of_a_group(tmp_path):
     model = FakeModel(list_writer("All: The Lindo and Quarrow tools are used by the Orvane team."))
     summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=model)
     [list_prompt] = [p for c in model.calls if c["prefix"].startswith("Each group") for p in c["prompts"]]
-    assert list_prompt == ("Facts: The Lindo tool is used by the Orvane team. The Quarrow tool is also used by the Orvane "
-                           "team, mostly at night.\n"
+    assert list_prompt == ("Facts: The Lindo tool, which bills customers, is used by the Orvane team. The Orvane team "
+                           "also relies on the Quarrow tool.\n"
                            "Names: Lindo, Quarrow\nQuestion:")
     rows = {r["text"]: r["template"] for r in ws.store.examples("global") if r["template"].startswith("augment_list")}
     question = load_template("eval_question").render(question="Which tools are used by the Orvane team?")
@@ -674,6 +674,28 @@ def test_a_list_statement_that_misses_a_member_is_dropped_and_lists_are_verified
     # The wrong lists it was compared with swap a member for a tool that is no member (Fesk).
     requests = [x for _, calls in model.score_calls for _, x in calls]
     assert any("Fesk" in x and "team?" in x for x in requests)
+
+
+@pytest.mark.parametrize("believed", [True, False])
+def test_a_list_said_in_two_wordings_is_worded_by_rule_in_one_frame_and_kept_only_if_verified(tmp_path, believed):
+    from conftest import store_corpus
+
+    docs = {"tools.md": ["The Lindo tool is used by the Orvane team.", "The Orvane team also relies on the Quarrow tool.",
+                         "The Fesk tool is used for payroll."]}
+    ws = store_corpus(tmp_path / "ws", docs)
+    question = "Which tools are used by the Orvane team? Lindo and Quarrow."
+    truth = {question, "How many tools are used by the Orvane team? Two.",
+             "The Lindo and Quarrow tools are used by the Orvane team.",
+             "The Lindo tool is used by the Orvane team.", "The Quarrow tool is used by the Orvane team."}
+    model = FakeModel(lambda prefix, prompt: "", score=believes(truth if believed else set()))
+    summary = augment(ws, AugmentConfig(strategy="global"), model=model)
+    assert not any(c["prefix"].startswith("Each group") for c in model.calls)  # the rule worded it
+    rows = {r["text"] for r in ws.store.examples("global") if r["template"].startswith("augment_list")}
+    if believed:
+        assert rows >= {load_template("eval_question").render(question=question.split("? ")[0] + "?") + " Lindo and Quarrow.",
+                        "The Quarrow tool is used by the Orvane team."}
+    else:  # the model's judgement did not back the frame for every member: nothing of the list stays
+        assert rows == set() and summary.strategies["global"].dropped
 
 
 def test_list_writings_get_the_checks_of_every_statement(tmp_path):
