@@ -41,8 +41,8 @@ def leaked_questions(questions, training_texts: dict[str, list[str]]) -> list[st
     """Warnings for questions whose text appears verbatim (normalised) in a training set.
 
     A question found in the documents themselves measures memorisation. One found only in an
-    augmented set was written by the augmenting model from the documents (question-answer
-    augmentation does that by design): worth knowing, for it shows what the augmentation taught.
+    augmented set was written by augmentation from the documents (the model's question-answer
+    pairs, the rules' questions: by design): worth knowing, for it shows what the augmentation taught.
     Cloze `recall` questions are left out: each is the start of a document's sentence by design,
     and measuring memorisation is what they are for.
 
@@ -64,8 +64,8 @@ def leaked_questions(questions, training_texts: dict[str, list[str]]) -> list[st
             warnings.append(f"{len(hits)} question(s) appear verbatim in the documents ({shown}): "
                             "their scores measure memorisation, not generalization")
         else:
-            warnings.append(f"{len(hits)} question(s) were written verbatim by the augmenting model, from the "
-                            f"documents, into training set {name!r} ({shown}): their scores show what it taught")
+            warnings.append(f"{len(hits)} question(s) were written verbatim by augmentation (the model or its rules), "
+                            f"from the documents, into training set {name!r} ({shown}): their scores show what it taught")
     return warnings
 
 
