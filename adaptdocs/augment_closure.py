@@ -19,8 +19,8 @@ knowledge, so it is written here by rule, and asked by rule too:
   Mubadra team."), and each record's member said in the frame; a group said in several wordings
   is left to the model, which words it.
 Only plain main clauses are used: a fact that opens with a condition, negates, leans on a pronoun
-or compares is left to the model's chain template; a fronted reason keeps its main clause ("Because
-Vantrel instruments drift quickly, they are calibrated ..."). The wordings are the template's forms
+or compares is left to the model's chain template; a fronted reason or starting point keeps its main
+clause ("Because Vantrel instruments drift quickly, they are calibrated ...", "Since the spring, ..."). The wordings are the template's forms
 (templates/augment_closure.toml). Each implication is asked for its other end where one name
 answers ("Which office does the team that the Snelby tool is owned by work in? Quorvale."), for
 its when-complement ("How often is the Tolvrik server backed up? Nightly.") or, a list, for its
@@ -56,6 +56,9 @@ _QUANTIFIERS = {"every", "each", "all"}
 _SUBORDINATORS = frozenset("although though because since while whereas if unless when whenever after before "
                            "as once until".split())
 # A fronted reason or contrast, whose main clause is asserted whatever it says (not so a condition).
+# A fronted starting point ("Since the spring,", "After the move,"): what follows holds from then on.
+_SINCE = re.compile(r"^(?:Since|After) (?P<phrase>[a-z0-9]+(?: [a-z0-9]+){0,3}), (?P<rest>(?:(?:the|a|an)\b|[A-Z]).+)$")
+_PRONOUN_SUBJECTS = frozenset("it they he she we i you".split())
 _FRONTED = re.compile(r"^(?:Because|Since|As|Although|Though|While|Whereas) (?P<name>(?:the )?[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*)(?: (?P<noun>[a-z]+))?"
                       r" [a-z][^,]*, (?P<pronoun>it|they) (?P<rest>.+)$")
 # A ranking ("than", or a direction: "north of") holds between many pairs of a kind: wider than a
@@ -137,11 +140,17 @@ class _Phrase:
     kind: str
 
 
-def _fronted_reason(text: str, vocabulary: CorpusVocabulary) -> str | None:
+def _fronted_main_clause(text: str, vocabulary: CorpusVocabulary) -> str | None:
     """The main clause after a fronted reason or contrast, its pronoun standing for the subject that
-    opens the fronted clause: "Because Vantrel instruments drift quickly, they are calibrated every
-    two weeks." → "Vantrel instruments are calibrated every two weeks."; None for any other shape,
-    and for a condition or a time ("If ...", "When ..."), whose main clause holds only then."""
+    opens the fronted clause ("Because Vantrel instruments drift quickly, they are calibrated every
+    two weeks." → "Vantrel instruments are calibrated every two weeks."), or after a starting point
+    ("Since the spring, the Quandrel instrument has been used by ..."); None for any other shape,
+    and for a condition or a bounded time ("If ...", "When ...", "Until ..."), whose main clause
+    holds only then."""
+    if start := _SINCE.match(text):  # "Since the spring, the Quandrel instrument has been used by ..."
+        if set(start["phrase"].split()) & (_AUXILIARIES | _PRONOUN_SUBJECTS):
+            return None  # a clause, not a point in time ("Since it is fragile, ...")
+        return _cap(start["rest"])
     match = _FRONTED.match(text)
     if not match:
         return None
@@ -156,7 +165,7 @@ def _main_clause(fact: Fact, vocabulary: CorpusVocabulary) -> str | None:
     from "..., mostly at night."), or None when it has none to compose with."""
     text = fact.text.strip()
     first = text.split(maxsplit=1)[0].lower() if text else ""
-    if not fact.table and (main := _fronted_reason(text, vocabulary)):
+    if not fact.table and (main := _fronted_main_clause(text, vocabulary)):
         text, first = main, main.split(maxsplit=1)[0].lower()
     if fact.table or fact.unclear or first in _SUBORDINATORS | _NOBODY or has_negation(text) or "?" in text:
         return None

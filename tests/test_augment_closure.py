@@ -96,19 +96,23 @@ def test_implications_are_asked_for_their_other_end_by_rule_when_one_name_answer
     assert not any(q.startswith("Which team") for q in questions)
 
 
-def test_a_when_complement_is_asked_by_its_question_word_and_a_fronted_reason_keeps_its_main_clause():
+def test_a_when_complement_is_asked_by_its_question_word_and_a_fronted_reason_or_start_keeps_its_main_clause():
     corpus = ["Tolvrik is a Krelvash server.", "All Krelvash servers are backed up nightly.",
               "Krelvash servers are patched every Monday.",
               "Jutmaro is one of the Vantrel instruments.",
               "Because Vantrel instruments drift quickly, they are calibrated every two weeks.",
               "Hessiver is one of the Okkumar instruments.",
-              "If Okkumar instruments are moved, they are calibrated twice a year."]  # only then
+              "If Okkumar instruments are moved, they are calibrated twice a year.",  # only then
+              "Since the spring, the Quandrel instrument has been used by the Vessapine project.",
+              "The Vessapine project is based at the Tivvaro station.",
+              "Until May, the Ulcarro instrument was used by the Vessapine project."]  # no longer
     questions = asked(corpus)
     assert questions["How often is the Tolvrik server backed up?"] == "Nightly."
     assert questions["On which day of the week is the Tolvrik server patched?"] == "Monday."
     assert questions["How often is the Jutmaro instrument calibrated?"] == "Every two weeks."
     assert "The Jutmaro instrument is calibrated every two weeks." in implied(corpus)
-    assert not any("Hessiver" in text for text in implied(corpus))
+    assert not any("Hessiver" in text or "Ulcarro" in text for text in implied(corpus))
+    assert "The Quandrel instrument has been used by the project that is based at the Tivvaro station." in implied(corpus)
 
 
 def test_implications_are_kept_by_rule_in_the_augment_flow(tmp_path):
