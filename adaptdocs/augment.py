@@ -828,13 +828,23 @@ def _verify(written: list[list[Written]], dropped: list[Counter], model: Model, 
 
 def _drop_lists_with_unverified_members(written: list[list[Written]], dropped: list[Counter]) -> None:
     """A list is only as right as its members: when the model does not confirm one member's
-    statement, its list, count and list statement are dropped (the members it confirms stay)."""
+    statement, its list, count and list statement are dropped (the members it confirms stay).
+    A count is the number of a list the model confirms whole, by rule: kept with it, since a small
+    model's likelihood tells one number from another no better than chance."""
     for kept, lost in zip(written, dropped):
         if any(w.template.endswith(":member") and not w.verdict.ok for w in kept):
             for w in kept:
                 if not w.template.endswith(":member") and w.verdict.ok:
                     w.verdict = Verdict(False, "a member's statement was not confirmed", w.verdict.margin, w.verdict.score)
                     lost[f"{w.template}:member_unverified"] += 1
+        elif any(w.template.endswith(":question") and w.verdict.ok for w in kept):
+            for w in kept:
+                if w.template.endswith(":count") and not w.verdict.ok:
+                    w.verdict = Verdict(True, "the number of a confirmed list", w.verdict.margin, w.verdict.score)
+                    reason = f"{w.template}:unverified"
+                    lost[reason] -= 1
+                    if not lost[reason]:
+                        del lost[reason]
 
 
 def _chunks(items: list[Item], batch_size: int, samples: int) -> list[list[Item]]:

@@ -670,7 +670,9 @@ def test_a_list_statement_that_misses_a_member_is_dropped_and_lists_are_verified
     dropped = summary.strategies["global"].dropped
     assert dropped["augment_list:list_statement_names_differ"] == 1
     kept = {r["template"] for r in ws.store.examples("global") if r["template"].startswith("augment_list")}
-    assert kept == {"augment_list:question", "augment_list:member"}  # the count: not believed
+    # The count, not believed on its own, is the number of a list believed whole: kept with it.
+    assert kept == {"augment_list:question", "augment_list:member", "augment_list:count"}
+    assert "augment_list:count:unverified" not in dropped
     # The wrong lists it was compared with swap a member for a tool that is no member (Fesk).
     requests = [x for _, calls in model.score_calls for _, x in calls]
     assert any("Fesk" in x and "team?" in x for x in requests)
