@@ -30,6 +30,7 @@ MAX_MEMBERS = 6
 # Wrong lists a candidate is verified against.
 MAX_WRONG = 3
 _QUESTION_WORDS = ("which", "who", "what", "where", "when", "how", "whose", "whom")
+_QUANTIFIED = re.compile(r"(?:Every|Each|All|Any) ")
 _MEMBER_OF = re.compile(r"^(?:The )?(?P<name>.+?) (?:is|was) (?:a|an|one of the) (?P<cls>(?:[A-Z][\w'’-]* ?)+) (?P<noun>[a-z]+)\.$")
 _LINE = re.compile(r"^\s*(Question|How many|All|First):\s*(.*?)\s*$")
 
@@ -116,7 +117,8 @@ def list_groups(index: FactIndex) -> list[ListGroup]:
     crowded: dict[str, set[str]] = defaultdict(set)  # fixed name → names met in longer sentences
     for fact in index.facts:
         # A pronoun later in the sentence ("..., which renewed its grant") leaves its two names clear.
-        if fact.unclear:
+        # A quantified subject is a class, no member ("Every Krelvash server is a Dunmoor machine").
+        if fact.unclear or _QUANTIFIED.match(fact.text):
             continue
         names = list(dict.fromkeys(fact.names))
         if not fact.table and len(names) > 2:

@@ -143,6 +143,8 @@ def test_a_group_said_in_one_frame_is_written_as_a_list_by_rule_and_asked_for_it
     corpus = ["Tool: Plosk. Owner: Mubadra.", "The Yimbrot tool is owned by the Mubadra team.",
               "The Zarnoth team owns the Kotrizo tool.", "The Zarnoth team owns the Snelby tool.",
               "Saffrin is an Ombrisk server.", "Grelby is an Ombrisk server.",
+              # Classes, not members: no list of them.
+              "Every Krelvash server is a Dunmoor machine.", "Every Yoppel server is a Dunmoor machine.",
               # Two wordings: the rule does not say one for the other; the model words this list.
               "The Oskrel tool is used by the Quessary team.", "The Quessary team also runs the Gulmesh tool."]
     sentences = [Sentence(f"s{i}", "d", "e", i, text) for i, text in enumerate(corpus)]
@@ -160,6 +162,7 @@ def test_a_group_said_in_one_frame_is_written_as_a_list_by_rule_and_asked_for_it
     assert questions["Which tools does the Zarnoth team own?"] == "Kotrizo and Snelby."
     assert "Saffrin and Grelby are Ombrisk servers." in texts
     assert questions["Which servers are Ombrisk servers?"] == "Saffrin and Grelby."
+    assert "Dunmoor" not in {g.fixed for g in groups}
     written = {i.group.fixed for i in found if i.group}
     assert "Quessary" not in written and {g.fixed for g in groups} >= {"Quessary", "Mubadra", "Zarnoth"}
     assert not any("Oskrel and Gulmesh" in t for t in texts)
