@@ -39,6 +39,7 @@ from .augment_filters import (
 from . import augment_chains, augment_closure, augment_lists
 from .augment_chains import CHAIN_TEMPLATE, Chain, read_chain_output
 from .augment_closure import CLOSURE_TEMPLATE, Implication
+from .augment_comparisons import COMPARISON_TEMPLATE, Comparisons
 from .augment_lists import LIST_TEMPLATE, ListGroup, read_list_output
 from .augment_records import RECORD_TEMPLATE, record_writings, value_owners
 from .config import AugmentConfig, to_dict
@@ -56,7 +57,6 @@ QUESTION_TEMPLATE = "augment_question"
 LOCAL_TEMPLATES = ("augment_rephrase", "augment_reverse", "augment_infer", QUESTION_TEMPLATE)
 # A comparison is reversed by its own template: among other examples, the small default model
 # carries "older than" into sentences that compare nothing, and keeps "faster" when it should flip.
-COMPARISON_TEMPLATE = "augment_reverse_comparison"
 _COMPARISON = re.compile(r"\bthan\b", re.IGNORECASE)
 GLOBAL_TEMPLATE = "augment_global"
 # How one document is laid out inside the corpus block of the global prompt.
@@ -78,7 +78,7 @@ JOIN_QUESTION_LABEL = "augment_global:question"
 # varied enough that the samples differ, low enough that a small model stays on its sentence.
 RESAMPLE_TEMPERATURE = 0.7
 # Outputs written by rule, without a prompt: records restated, implications composed.
-RULE_OUTPUTS = ("record", "closure")
+RULE_OUTPUTS = ("record", "closure", "comparison")
 
 
 @cache
@@ -435,7 +435,7 @@ def _prepare_local(items: list[Item], model: Model) -> None:
     heads = {}
     for item in items:
         t = item.template
-        if t.output == "record":  # written by rule: no prompt
+        if t.output in ("record", "comparison"):  # written by rule: no prompt
             item.units = [Unit("", item.source_text, item.sentence_ids, item.document_ids)]
             continue
         if t.name not in heads:
@@ -666,6 +666,8 @@ class _Judge:
             self.filter.remember(row["text"])
         self.index = corpus_index(store, self.vocabulary)
         self.record_owners = value_owners(fields for s in sentences if (fields := record_fields(s.text)))
+        self.fact_of = {f.sentence_id: f for f in self.index.facts}
+        self.comparisons = Comparisons(self.index.facts, self.vocabulary)
 
     def kin(self, name: str) -> list[str]:
         """Other names of `name`'s kind in the corpus (same slot somewhere), most alike slot first."""
@@ -742,6 +744,15 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
             for question, answer in item.picked.questions:
                 text = _pair_text(question, answer)
                 written.append(Written(f"{name}:question", text, Check(text, sources, []), unit, by_rule))
+        elif item.template.output == "comparison":
+            fact = judge.fact_of.get(unit.sentence_ids[0])
+            writings = judge.comparisons.writings(fact, item.template) if fact else []
+            if not writings:
+                dropped["not_a_comparison_the_rule_reads"] += 1
+            for kind, question, text in writings:
+                text = _pair_text(question, text) if question else text
+                written.append(Written(f"{name}:{kind}", text, Check(text, sources, []), unit,
+                                       Verdict(True, "turned around by rule", 0.0, 0.0)))
         elif item.template.output == "record":
             for kind, question, text in record_writings(record_fields(unit.source_text), item.template, judge.record_owners,
                                                      judge.vocabulary):

@@ -73,6 +73,15 @@ _OPPOSITES = [("faster", "slower"), ("quicker", "slower"), ("larger", "smaller")
               ("east", "west"), ("above", "below"), ("before", "after"), ("better", "worse"), ("earlier", "later"),
               ("warmer", "colder"), ("wider", "narrower"), ("deeper", "shallower"), ("stronger", "weaker")]
 _COMPARATIVES = {w for pair in _OPPOSITES for w in pair}
+_FIRST_OPPOSITE: dict[str, str] = {}
+for _pair in _OPPOSITES:
+    for _a, _b in (_pair, _pair[::-1]):
+        _FIRST_OPPOSITE.setdefault(_a, _b)
+
+
+def opposite(word: str) -> str | None:
+    """A comparative's opposite, the first pair listed for it: "faster" → "slower", "more" → "less"."""
+    return _FIRST_OPPOSITE.get(word)
 # "the most patched", "the oldest": a ranking no single fact makes, unless the source makes it.
 _SUPERLATIVES = {"most", "least", "best", "worst"} | {
     w[:-2] + "est" for w in _COMPARATIVES if w.endswith("er") and w not in ("better", "after")}

@@ -26,7 +26,7 @@ def _templates_dir() -> Path:
 
 
 TEMPLATES_DIR = _templates_dir()
-OUTPUTS = ("statements", "question_answer", "list", "chain", "record", "closure")
+OUTPUTS = ("statements", "question_answer", "list", "chain", "record", "closure", "comparison")
 
 
 @dataclass

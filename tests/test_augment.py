@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adaptdocs.augment import LOCAL_TEMPLATES, augment, corpus_windows, linked_facts, worked_examples
+from adaptdocs.augment_comparisons import COMPARISON_TEMPLATE
 from adaptdocs.augment_filters import (
     CorpusVocabulary,
     StatementFilter,
@@ -305,7 +306,9 @@ def test_local_keeps_reversal_with_provenance_and_exports(ws):
     assert data["items"]["done"] == 4 * 4 + 1  # the record "Tool: Krimbo. Owner: Ispaneth." by rule alone
     assert data["kept"] == {"augment_infer": 0, "augment_question": 2, "augment_rephrase": 0, "augment_reverse": 1,
                             "augment_reverse_comparison": 0, "augment_record": 0, "augment_record:question": 1,
-                            "augment_record:reverse_question": 1, "augment_record:statement": 1}
+                            "augment_record:reverse_question": 1, "augment_record:statement": 1,
+                            # the comparison turned around by rule, and asked both ways
+                            "augment_reverse_comparison:statement": 1, "augment_reverse_comparison:question": 2}
     dropped = data["dropped"]  # per "template:reason"
     assert sum(n for key, n in dropped.items() if key.endswith(":copy")) >= 10
     assert dropped["augment_question:answer_not_in_source"] >= 1
@@ -348,12 +351,13 @@ def test_resume_skips_done_items_and_limit(ws):
     second = FakeModel(reverse_or_echo)
     s2 = augment(ws, local(), model=second).strategies["local"]
     assert (s2.done, s2.skipped) == (13, 4)
-    assert len(second.prompts) == 12  # the record is written by rule
+    assert len(second.prompts) == 11  # the record and the comparison are written by rule
     assert not set(second.prompts) & set(first.prompts)
     third = FakeModel(reverse_or_echo)
     s3 = augment(ws, local(), model=third).strategies["local"]
     assert (s3.done, s3.skipped, third.calls) == (0, 17, [])
-    assert len(ws.store.examples("local")) == 6  # one reversal, two question-answer pairs, three of the record
+    # One reversal, two question-answer pairs, three of the record, three of the comparison.
+    assert len(ws.store.examples("local")) == 9
 
 
 def test_changed_document_redoes_only_its_items(ws):
@@ -388,19 +392,21 @@ def test_sentences_greedy_kept_nothing_of_get_sampled_question_answer_pairs(ws):
     sampled = [c for c in model.calls if c["temperature"] > 0]
     # Every sentence naming something kept nothing greedily: each gets one sampled question item,
     # its prompt three times; "Every data tool is reviewed by the security board." names nothing,
-    # and the record is written by rule.
-    assert len(sampled) == 1 and len(sampled[0]["prompts"]) == 3 * 3
-    assert summary.done == 4 * 4 + 1 + 3 and summary.planned == 4 * 4 + 1 + 3
+    # and the record and the comparison are written by rule.
+    assert len(sampled) == 1 and len(sampled[0]["prompts"]) == 2 * 3
+    assert summary.done == 4 * 4 + 1 + 2 and summary.planned == 4 * 4 + 1 + 2
     assert summary.dropped["augment_question:sampled_words_not_in_source"] == 1  # three samples, one pair
     [row] = [r for r in ws.store.examples("local") if r["template"] == "augment_question"]
     assert row["text"].endswith("Which building does the Mubadra team sit in?\nAnswer: Vostra.") or "Vostra." in row["text"]
     assert json.loads(row["settings"])["samples"] == 3 and json.loads(row["settings"])["temperature"] > 0
     # A rerun finds the sampled items done; without resampling they are superseded and removed.
     again = Recording(respond)
-    assert augment(ws, local(resample=3), model=again).strategies["local"].skipped == 20 and again.calls == []
+    assert augment(ws, local(resample=3), model=again).strategies["local"].skipped == 19 and again.calls == []
     off = augment(ws, local(), model=Recording(respond)).strategies["local"]
-    assert off.superseded_removed == 3
-    assert {r["template"] for r in ws.store.examples("local")} == {f"augment_record:{k}" for k in ("statement", "question", "reverse_question")}
+    assert off.superseded_removed == 2
+    assert {r["template"] for r in ws.store.examples("local")} == (
+        {f"augment_record:{k}" for k in ("statement", "question", "reverse_question")}
+        | {f"{COMPARISON_TEMPLATE}:{k}" for k in ("statement", "question")})
 
 
 def test_dry_run_changes_nothing(ws):
@@ -606,7 +612,7 @@ def test_verification_keeps_what_the_sources_support_and_says_why_it_drops(ws):
     truth = {"the Mubadra team owns the Plosk tool.", "the Vostra building houses the Mubadra team."}
     model = FakeModel(respond, score=believes(truth))
     summary = augment(ws, local(verify=True), model=model)
-    kept = {r["text"] for r in ws.store.examples("local") if not r["template"].startswith("augment_record")}
+    kept = {r["text"] for r in ws.store.examples("local") if not r["template"].startswith(("augment_record", COMPARISON_TEMPLATE))}
     assert kept == {"The Mubadra team owns the Plosk tool."}
     assert summary.strategies["local"].dropped["augment_reverse:unverified"] == 1, summary.strategies["local"].dropped
     # Each check scored the claim after its source sentence, against its corruptions.
