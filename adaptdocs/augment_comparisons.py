@@ -64,7 +64,8 @@ def _side(name: str, vocabulary: CorpusVocabulary) -> str:
 def read_comparison(fact: Fact, vocabulary: CorpusVocabulary) -> Comparison | None:
     """The fact's main clause as a comparison of its two names, or None."""
     names = list(dict.fromkeys(fact.names))
-    if fact.table or fact.unclear or len(names) != 2:
+    # Most sentences compare nothing: no pattern built for them.
+    if fact.table or fact.unclear or len(names) != 2 or " than " not in fact.text:
         return None
     clause = re.split(r",|;|:", fact.text.strip(), maxsplit=1)[0].rstrip(" .!")
     first, second = names
