@@ -453,6 +453,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the LoRA initialisation, data order and dropout.")] = TRAIN_DEFAULTS.seed,
     split: Annotated[str, typer.Option(help="independent | cumulative | document (how the corpus becomes examples).")] = TRAIN_DEFAULTS.split,
     checkpoint_every: Annotated[int, typer.Option(help="Optimizer steps between checkpoints.")] = TRAIN_DEFAULTS.checkpoint_every,
+    compile: Annotated[str, typer.Option(help="torch.compile the decoder layers: auto | on | off (auto: on the CPU, for runs of 50+ steps).")] = TRAIN_DEFAULTS.compile,
     as_json: JsonOpt = False,
 ):
     """Fine-tune a LoRA adapter (QLoRA with --quantize nf4) on the corpus, plus augmented examples.
@@ -469,7 +470,7 @@ def train(
     config = TrainConfig(
         data=data, model=ModelConfig(model, quantize, device), epochs=epochs, max_steps=max_steps, lr=lr, rank=rank,
         alpha=alpha, dropout=dropout, target_modules=target_modules, batch_size=batch_size, grad_accum=grad_accum,
-        seq_len=seq_len, seed=seed, split=split, checkpoint_every=checkpoint_every,
+        seq_len=seq_len, seed=seed, split=split, checkpoint_every=checkpoint_every, compile=compile,
     )
     ws = _workspace(workspace)
     with _progress() as reporter:

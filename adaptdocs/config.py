@@ -18,6 +18,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 STRATEGIES = ("local", "global")
 TRAINING_SETS = ("plain", "local", "global", "both")
 SPLITS = ("independent", "cumulative", "document")
+COMPILE_SETTINGS = ("auto", "on", "off")
 # The conditions compare runs by default: the paper's six, retrieval (rag: BM25 passages in the
 # base model's prompt), and retrieval over the adapter trained on everything.
 CONDITIONS = ("base", "icl", "rag", "ft-plain", "ft-local", "ft-global", "ft-both", "rag+ft-both")
@@ -187,10 +188,15 @@ class TrainConfig:
     split: str = "independent"
     # Optimizer steps between checkpoints (~40 s of CPU training with the defaults).
     checkpoint_every: int = 25
+    # torch.compile of the model's repeated decoder layers (and its other leaf modules), in place:
+    # auto | on | off. auto compiles on the CPU, for a bf16 or fp32 model, when the run has at least
+    # COMPILE_MIN_STEPS steps (train.py says what it costs and buys).
+    compile: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.data, TRAINING_SETS, "--data")
         _check(self.split, SPLITS, "--split")
+        _check(self.compile, COMPILE_SETTINGS, "--compile")
         for name in ("epochs", "rank", "batch_size", "grad_accum", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise AdaptdocsError(f"--{name.replace('_', '-')} must be at least 1")

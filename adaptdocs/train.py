@@ -45,6 +45,10 @@ SPIKE_NATS = 1.0
 LOSS_WINDOW = 10
 # Rows up to this length train with eager attention on the CPU (see use_training_attention).
 EAGER_ATTENTION_MAX_SEQ_LEN = 512
+# --compile auto compiles runs of at least this many steps: the first compile of a model's layers
+# costs ~30 s once (torch caches it on disk for every later run and adapter), a step of 4 × 128
+# tokens then saves ~0.3 s on the CPU.
+COMPILE_MIN_STEPS = 50
 
 
 @dataclass
@@ -235,6 +239,9 @@ def _setup(ws, config: TrainConfig, training_set: TrainingSet, inputs: dict, rep
     examples = tokenize_examples(tokenizer, training_set.texts, config.seq_len)
     rows = [r for epoch in range(config.epochs) for r in pack_examples([len(e) for e in examples], config.seq_len, config.seed + epoch)]
     rows_per_epoch = len(rows) / config.epochs
+    # The last batch filled up with empty rows (no targets: the same gradient), so every step has
+    # one shape and a compiled model is not compiled again for a short one.
+    rows += [[] for _ in range(-len(rows) % config.batch_size)]
     loader = torch.utils.data.DataLoader(
         PackedRows(examples, rows, config.seq_len, tokenizer.pad_token_id or 0),
         batch_size=config.batch_size,
@@ -243,18 +250,21 @@ def _setup(ws, config: TrainConfig, training_set: TrainingSet, inputs: dict, rep
         # Its own generator: a fresh iterator (as on resume) must not draw from the global RNG that dropout uses.
         generator=torch.Generator().manual_seed(config.seed),
     )
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.0)
+    # Fused: one kernel for all the adapter's tensors (on the CPU 19 vs 38 ms a step of Adam and clipping).
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.0,
+                                  fused=accelerator.device.type in ("cpu", "cuda") or None)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     planned_steps = math.ceil(len(loader) / config.grad_accum)
     total_steps = min(planned_steps, config.max_steps or planned_steps)
     # Not prepared: accelerate would step it once per process; our step count is per process already.
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(total_steps))
+    compiled = compile_layers(accelerator.unwrap_model(model), config.compile, info.dtype, accelerator.device.type, total_steps)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     reporter.log(
         f"Training {training_set.name} ({len(training_set.texts)} examples, split {training_set.split}, "
         f"{rows_per_epoch:.0f} packed rows of {config.seq_len} tokens an epoch) on {info.name} {info.dtype} "
-        f"{accelerator.device}: {total_steps} steps, LoRA r={config.rank} on {config.target_modules} "
-        f"({trainable:,} trainable parameters), lr {config.lr:g}"
+        f"{accelerator.device}{' compiled' if compiled else ''}: {total_steps} steps, LoRA r={config.rank} on "
+        f"{config.target_modules} ({trainable:,} trainable parameters), lr {config.lr:g}"
     )
     session = _Session(
         config=config,
@@ -464,6 +474,28 @@ def use_training_attention(model, seq_len: int, device_type: str) -> None:
     """
     if device_type == "cpu" and seq_len <= EAGER_ATTENTION_MAX_SEQ_LEN and hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation("eager")
+
+
+def compile_layers(model, setting: str, dtype: str, device_type: str, steps: int) -> bool:
+    """torch.compile the model's repeated decoder layers in place, one graph for them all (regional
+    compilation, accelerate's `compile_regions_deepspeed`: in place, so the adapter's parameter
+    names do not change), and each other leaf module on its own. Whether it was compiled.
+
+    On the CPU the eager step spends most of its time outside the matmuls (norms, rotary, SiLU,
+    the casts around the adapter's matmuls): fused, LoRA training of SmolLM2-135M in bf16 on the
+    Xeon with AMX went from ~500 to ~750–825 tokens/s, after a first compile of ~30 s (cached on
+    disk: ~4 s in later runs). auto leaves GPUs (not measured here), quantized models and short
+    runs eager. A machine without a C++ compiler trains eagerly (dynamo falls back on errors).
+    """
+    auto = device_type == "cpu" and dtype in ("bf16", "fp32") and steps >= COMPILE_MIN_STEPS
+    if setting == "off" or (setting == "auto" and not auto):
+        return False
+    import torch
+    from accelerate.utils import compile_regions_deepspeed
+
+    torch._dynamo.config.suppress_errors = True
+    compile_regions_deepspeed(model)
+    return True
 
 
 def training_precision(model, dtype: str, device_type: str):

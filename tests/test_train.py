@@ -143,6 +143,8 @@ def test_train_config_validation():
     with pytest.raises(AdaptdocsError):
         TrainConfig(split="random")
     assert TrainConfig(target_modules=" q_proj, v_proj ").target_modules == "q_proj,v_proj"
+    with pytest.raises(AdaptdocsError, match="--compile"):
+        TrainConfig(compile="yes")
 
 
 # -- packing ---------------------------------------------------------------------------------
@@ -225,6 +227,21 @@ def test_train_outputs_determinism_and_skip(ws, tmp_path, tiny_model_dir):
     skipped = train(ws, tiny_config(tiny_model_dir), again)
     assert skipped.skipped and skipped.steps == result.steps and "current" in again.logs[0]
     assert not train(ws, tiny_config(tiny_model_dir, max_steps=1)).skipped
+
+
+def test_compiled_training_learns_the_same_and_writes_the_same_adapter(ws, tmp_path, tiny_model_dir):
+    """--compile on: the decoder layers compiled in place (torch.compile), the same first losses
+    within bf16's noise, the adapter under the same parameter names, every step of one shape."""
+    from adaptdocs.train import train
+
+    reporter = Recorder()
+    result = train(ws, tiny_config(tiny_model_dir, compile="on", epochs=3), reporter)
+    assert any(" compiled: " in line for line in reporter.logs)
+    assert [loss for _, loss in result.loss_curve[:2]] == pytest.approx(RECORDED_LOSSES, abs=5e-2)
+    eager = Workspace(tmp_path / "eager")
+    fill_corpus(eager)
+    train(eager, tiny_config(tiny_model_dir, compile="off", epochs=3))
+    assert adapter_weights(ws.adapter_dir("plain")).keys() == adapter_weights(eager.adapter_dir("plain")).keys()
 
 
 def test_train_cli_json_and_foreign_checkpoint(ws, tiny_model_dir):
