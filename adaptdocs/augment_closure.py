@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from .augment_filters import FUNCTION_WORDS, CorpusVocabulary, kind_stem, plural, singular
 from .augment_lists import NUMBER_WORDS, ListGroup, listing
 from .augment_records import is_name, linked_to_another
-from .exam_facts import Fact, FactIndex, has_negation, has_pronoun
+from .exam_facts import Fact, FactIndex, has_negation, has_pronoun, prose_fact
 from .sentences import record_fields
 from .templates import PromptTemplate
 
@@ -75,6 +75,16 @@ _GENERIC = re.compile(r"^(?:(?:Every|Each|All|Any) |[A-Z][\w'’-]* [a-z]+s (?:a
 _CLAUSE_END = re.compile(r",|;|:| (?:but|so|although|though|because|while|whereas) "
                          r"| (?:and|or) (?=(?:is|are|was|were|has|have|had|can|could|must|may|might|will|would|should"
                          r"|it|its|they|their|the|a|an|[a-z]+ed)\b)")
+# A relative clause between commas after a named subject: the subject, what the relative clause
+# says of it, and the rest of the main clause.
+_RELATIVE = re.compile(r"^(?P<subject>(?:The |the )?[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*(?: [a-z]+)?), (?:which|who) "
+                       r"(?P<relative>[^,]+), (?P<rest>[a-z].+)$")
+# A fronted reason or concession is asserted as well as its main clause ("Although the Hessiver
+# instrument is small, ..."); a condition, a time or "Since" (a time as often as a reason) is not.
+_ASSERTED_REASON = re.compile(r"^(?:Because|Although|Though|Whereas) (?P<reason>(?:the )?[A-Z][^,]+), ")
+# A purpose after a named agent ("... is used by the Korrimat project to weigh each core before it
+# is cut"): what the fact asserts ends with the agent.
+_PURPOSE = re.compile(r"^(?P<keep>.+ by (?:the )?[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*(?: [a-z]+)?) to [a-z]+\b.*$")
 _CLASS_PREDICATE = re.compile(r"^(?:is|was) (?:a|an|one of the) (?P<rest>.+)$")
 # Capitalised words that name no one in particular ("Everyone at Thrennik must ...").
 _NOBODY = frozenset("everyone everybody anyone anybody someone somebody nobody no-one welcome".split())
@@ -160,19 +170,38 @@ def _fronted_main_clause(text: str, vocabulary: CorpusVocabulary) -> str | None:
     return _cap(f"{subject} {match['rest']}") if (match["pronoun"] == "they") == plural else None
 
 
-def _main_clause(fact: Fact, vocabulary: CorpusVocabulary) -> str | None:
+def _clauses(fact: Fact, vocabulary: CorpusVocabulary) -> tuple[str | None, list[str]]:
     """The fact's plain main clause without its full stop ("Ulcarro is used by the Vessapine project"
-    from "..., mostly at night."), or None when it has none to compose with."""
+    from "..., mostly at night."), or None when it has none to compose with; and the clauses it
+    asserts besides: a fronted reason or concession ("Because Gaspenoth is funded by the Dassimore
+    Fund, ..."), a relative clause about its named subject ("The Ulcarro instrument, which belongs
+    to the Lisperane series, arrived ...")."""
     text = fact.text.strip()
+    if fact.table or "?" in text:
+        return None, []
+    # A reason is asserted however its main clause goes on ("..., it will not be lent ...").
+    besides = [_cap(reason["reason"])] if (reason := _ASSERTED_REASON.match(text)) else []
+    text = _fronted_main_clause(text, vocabulary) or text
+    if relative := _RELATIVE.match(text):  # "The Crellish instrument, which is kept ..., is used by ..."
+        text = f"{relative['subject']} {relative['rest']}"
+        besides.append(_cap(f"{relative['subject']} {relative['relative']}"))
+    main = None if fact.unclear else _plain_clause(text, fact.names)
+    return main, [c for b in besides if (c := _plain_clause(b, fact.names))]
+
+
+def _plain_clause(text: str, names: list[str]) -> str | None:
+    """A sentence's first clause, cut where a second clause or a purpose begins, when it can be composed."""
     first = text.split(maxsplit=1)[0].lower() if text else ""
-    if not fact.table and (main := _fronted_main_clause(text, vocabulary)):
-        text, first = main, main.split(maxsplit=1)[0].lower()
-    if fact.table or fact.unclear or first in _SUBORDINATORS | _NOBODY or has_negation(text) or "?" in text:
+    if first in _SUBORDINATORS | _NOBODY or has_negation(text):
         return None
     clause = _CLAUSE_END.split(text, maxsplit=1)[0].rstrip(" .;:!")
-    # Every name of the fact in the clause: a name cut off ("the Lisperane and Throdd series")
+    # Every name of the text in the clause: a name cut off ("the Lisperane and Throdd series")
     # was coordinated with one that stays.
-    if has_pronoun(clause) or len(clause.split()) < 4 or not all(n in clause for n in fact.names):
+    if not all(n in clause for n in names if n in text):
+        return None
+    if purpose := _PURPOSE.match(clause):
+        clause = purpose["keep"]
+    if has_pronoun(clause) or len(clause.split()) < 4:
         return None
     return clause
 
@@ -292,14 +321,24 @@ class _Composer:
     def __init__(self, index: FactIndex, vocabulary: CorpusVocabulary, template: PromptTemplate):
         self.vocabulary = vocabulary
         self.forms = {name: string.Template(text) for name, text in template.forms.items()}
-        self.facts = [f for f in index.facts if not f.unclear]
+        # Each fact with its main clause, then a fact of each other clause it asserts, keyed by the
+        # fact's identity: a sentence's clauses share its sentence id.
+        self.facts: list[Fact] = []
+        self.clauses: dict[int, str | None] = {}
+        for fact in index.facts:
+            main, besides = _clauses(fact, vocabulary)
+            if not fact.unclear:  # opens with a pronoun, or negates
+                self.facts.append(fact)
+                self.clauses[id(fact)] = main
+            for clause in besides:
+                self.facts.append(prose_fact(fact.sentence_id, clause + ".", fact.source, vocabulary))
+                self.clauses[id(self.facts[-1])] = clause
         self.records = {f.sentence_id: fields for f in self.facts if f.table and (fields := record_fields(f.text))}
-        self.clauses = {f.sentence_id: _main_clause(f, vocabulary) for f in self.facts}
         # What each clause says with one name blanked → the names that fill it: a description
         # built from a frame more than one name fills would single out none of them.
         self.fillers: dict[str, set[str]] = defaultdict(set)
         for fact in self.facts:
-            clause = self.clauses[fact.sentence_id]
+            clause = self.clauses[id(fact)]
             for name in set(fact.names) if clause else ():
                 if phrase := _phrase(clause, name, vocabulary):
                     self.fillers[self._blank(clause, phrase)].add(name)
@@ -313,7 +352,10 @@ class _Composer:
         return (clause[: phrase.start] + "_" + clause[phrase.end:]).lower()
 
     def _names(self, fact: Fact) -> list[str]:
-        return list(dict.fromkeys(fact.names))
+        """The fact's names, those of its clause where it has one (a relative clause cut out of
+        the main clause took its names with it)."""
+        clause = self.clauses.get(id(fact))
+        return [n for n in dict.fromkeys(fact.names) if not clause or n in clause]
 
     def _wh(self, name: str, phrase: _Phrase) -> str | None:
         """"which office" for a name of a kind, "who" for a person's name, else None."""
@@ -364,7 +406,7 @@ class _Composer:
     def _frame(self, fact: Fact, member: str, fixed: str) -> tuple[str, _Phrase] | None:
         """(clause, the member's phrase) when the fact is a plain clause of the member and the fixed
         name only, the member not a class ("Every Krelvash server is ...")."""
-        clause = self.clauses.get(fact.sentence_id)
+        clause = self.clauses.get(id(fact))
         phrase = clause and _phrase(clause, member, self.vocabulary)
         if not phrase or phrase.det in _QUANTIFIERS or set(self._names(fact)) != {member} | ({fixed} - {""}):
             return None
@@ -458,7 +500,7 @@ class _Composer:
                 owner = other if key_label.lower() == "name" else f"the {other} {key_label.lower()}"
                 return self.forms["field_of"].substitute(label=values[bridge].lower(), owner=owner), values[bridge].lower()
             return None
-        clause = self.clauses[fact.sentence_id]
+        clause = self.clauses[id(fact)]
         if not clause or _RANKING.search(clause) or _GENERIC.match(clause) or set(self._names(fact)) != {bridge, other}:
             return None
         phrase = _phrase(clause, bridge, self.vocabulary)
@@ -487,7 +529,7 @@ class _Composer:
             values = {"label": label.lower(), "subject": description, "value": other}
             return (self.forms["field"].substitute(values),
                     [(self.forms["field_question"].substitute(values), f"{other[:1].upper()}{other[1:]}.")])
-        clause = self.clauses[fact.sentence_id]
+        clause = self.clauses[id(fact)]
         if not clause or _GENERIC.match(clause) or set(self._names(fact)) != {bridge, other} - {None}:
             return None
         phrase = _phrase(clause, bridge, self.vocabulary)
@@ -549,7 +591,7 @@ class _Composer:
         members: dict[tuple[str, str], list[tuple[str, str, list[Fact]]]] = defaultdict(list)  # class → (member, subject, facts)
         properties: dict[tuple[str, str], list[tuple[str, Fact]]] = defaultdict(list)  # class → (predicate, fact)
         for fact in self.facts:
-            clause = self.clauses[fact.sentence_id]
+            clause = self.clauses[id(fact)]
             if not clause:
                 continue
             match = re.match(r"^(?:(?P<q>Every|Each|All) )?(?P<cls>[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*) (?P<kind>[a-z]+) "

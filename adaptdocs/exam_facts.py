@@ -187,10 +187,14 @@ def read_facts(sentences: Sequence, sources: dict[str, str], vocabulary: CorpusV
             facts.append(Fact(s.id, text, sources[s.document_id], mentions, table=True, labels=[r[0] for r in row],
                               unclear=has_negation(text)))
             continue
-        mentions = [Mention(name, a, b, *slots_of(text, a, b)) for a, b, name in name_spans(text, vocabulary.names(text))]
-        facts.append(Fact(s.id, text, sources[s.document_id], mentions,
-                          unclear=opens_unclear(text) or has_negation(text)))
+        facts.append(prose_fact(s.id, text, sources[s.document_id], vocabulary))
     return facts
+
+
+def prose_fact(sentence_id: str, text: str, source: str, vocabulary: CorpusVocabulary) -> Fact:
+    """A sentence of prose (or one clause of it) as a Fact, with the names the vocabulary knows."""
+    mentions = [Mention(name, a, b, *slots_of(text, a, b)) for a, b, name in name_spans(text, vocabulary.names(text))]
+    return Fact(sentence_id, text, source, mentions, unclear=opens_unclear(text) or has_negation(text))
 
 
 def frame(fact: Fact) -> str:

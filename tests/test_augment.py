@@ -625,7 +625,7 @@ def test_verification_keeps_what_the_sources_support_and_says_why_it_drops(ws):
 # Two wordings of one relation, neither a plain clause the rule can bend (augment_closure._list_texts):
 # the model words the list.
 LIST_DOCS = {
-    "tools.md": ["The Lindo tool, which bills customers, is used by the Orvane team.",
+    "tools.md": ["The Lindo tool bills customers and is used by the Orvane team.",
                  "The Orvane team also relies on the Quarrow tool.", "The Fesk tool is used for payroll."],
     "teams.md": ["The Mubadra team owns the Fesk tool."],
 }
@@ -648,7 +648,7 @@ def test_lists_are_written_from_every_member_of_a_group(tmp_path):
     model = FakeModel(list_writer("All: The Lindo and Quarrow tools are used by the Orvane team."))
     summary = augment(ws, AugmentConfig(strategy="global", verify=False), model=model)
     [list_prompt] = [p for c in model.calls if c["prefix"].startswith("Each group") for p in c["prompts"]]
-    assert list_prompt == ("Facts: The Lindo tool, which bills customers, is used by the Orvane team. The Orvane team "
+    assert list_prompt == ("Facts: The Lindo tool bills customers and is used by the Orvane team. The Orvane team "
                            "also relies on the Quarrow tool.\n"
                            "Names: Lindo, Quarrow\nQuestion:")
     rows = {r["text"]: r["template"] for r in ws.store.examples("global") if r["template"].startswith("augment_list")}

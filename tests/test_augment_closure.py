@@ -60,7 +60,7 @@ def test_a_name_is_replaced_by_what_another_fact_says_of_it_only_when_that_fits_
 
 
 def test_clauses_a_rule_cannot_compose_safely_are_left_alone():
-    corpus = ["Although the Filtarro project is led by Levrin Toskett, it is small.",  # subordinate clause first
+    corpus = ["If the Filtarro project is led by Levrin Toskett, it is small.",  # a condition: not asserted
               "The Filtarro project is based at the Hoskaveen station.",
               "It is used by the Norrapel team.",  # a pronoun
               "The Filtarro project's plots are flooded.",  # a possessive: the plots, not the project
@@ -113,6 +113,28 @@ def test_a_when_complement_is_asked_by_its_question_word_and_a_fronted_reason_or
     assert "The Jutmaro instrument is calibrated every two weeks." in implied(corpus)
     assert not any("Hessiver" in text or "Ulcarro" in text for text in implied(corpus))
     assert "The Quandrel instrument has been used by the project that is based at the Tivvaro station." in implied(corpus)
+
+
+def test_a_sentence_of_several_clauses_gives_each_clause_it_asserts():
+    corpus = ["The Crellish instrument, which is kept in a locked cabinet, is used by the Korrimat project.",
+              "Project: Korrimat. Principal investigator: Idrena Vaskell.",
+              "The Telsamo instrument is used by the Naquesh project to weigh each core before it is cut.",
+              "The Naquesh project is based at the Tivvaro station.",
+              "Because the Hessiver instrument is used by the Drobbelin project, it will not be lent to others.",
+              "Although the Drobbelin project is small, it is funded by the Voluvant Foundation.",
+              "The Ulcarro instrument, which belongs to the Lisperane series, arrived in May.",
+              "The Ulcarro instrument is used by the Filtarro project.",
+              "If the Quandrel instrument is used by the Yarrow project, it is cleaned weekly."]  # a condition
+    found = implied(corpus)
+    # A relative clause between commas: the main clause without it, and the relative clause of the subject.
+    assert "The Crellish instrument is used by the project whose principal investigator is Idrena Vaskell." in found
+    assert found["The instrument that is used by the Filtarro project belongs to the Lisperane series."] == \
+        [corpus[7], "The Ulcarro instrument belongs to the Lisperane series."]
+    # A purpose after the agent is cut off.
+    assert "The Telsamo instrument is used by the project that is based at the Tivvaro station." in found
+    # A fronted reason or concession is asserted, whatever its main clause (here a negation) says.
+    assert "The Hessiver instrument is used by the project that is funded by the Voluvant Foundation." in found
+    assert not any("Quandrel" in text or "lent" in text for text in found)
 
 
 def test_implications_are_kept_by_rule_in_the_augment_flow(tmp_path):
