@@ -85,6 +85,16 @@ _ASSERTED_REASON = re.compile(r"^(?:Because|Although|Though|Whereas) (?P<reason>
 # A purpose after a named agent ("... is used by the Korrimat project to weigh each core before it
 # is cut"): what the fact asserts ends with the agent.
 _PURPOSE = re.compile(r"^(?P<keep>.+ by (?:the )?[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*(?: [a-z]+)?) to [a-z]+\b.*$")
+# A member of a named group of things of its own kind ("The Ulcarro instrument belongs to the
+# Lisperane series": one of the Lisperane instruments).
+_BELONGS = re.compile(r"^.+? belongs to the (?P<cls>[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*) (?:series|family|range|line|group|class|type)$")
+# What everyone in a role towards a class's members must do or be ("Anyone who operates a Lisperane
+# instrument must hold a Cavvin permit"): said of each member in the same role.
+_ROLE = re.compile(r"^(?P<who>Anyone|Anybody|Everyone|Everybody) who (?P<verb>[a-z]+s) (?:a|an|any|every) "
+                   r"(?P<cls>[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*) (?P<kind>[a-z]+) (?P<pred>(?:must|should|has to|needs to|needs|may) .+)$")
+# A subject's two predicates: the second opens with a verb of its own, or with a participle that
+# shares the first's auxiliary ("are sent back ... and calibrated ..."); no comma between.
+_PREDICATES = re.compile(r"^ (?:(?P<aux>is|are|was|were) )?[^,]+? and (?P<second>[a-z]+ [^,]*?)[.!]?$")
 _CLASS_PREDICATE = re.compile(r"^(?:is|was) (?:a|an|one of the) (?P<rest>.+)$")
 # Capitalised words that name no one in particular ("Everyone at Thrennik must ...").
 _NOBODY = frozenset("everyone everybody anyone anybody someone somebody nobody no-one welcome".split())
@@ -185,8 +195,31 @@ def _clauses(fact: Fact, vocabulary: CorpusVocabulary) -> tuple[str | None, list
     if relative := _RELATIVE.match(text):  # "The Crellish instrument, which is kept ..., is used by ..."
         text = f"{relative['subject']} {relative['rest']}"
         besides.append(_cap(f"{relative['subject']} {relative['relative']}"))
+    if second := _second_predicate(text, vocabulary):  # "... series and is kept under a dust cover"
+        besides.append(second)
     main = None if fact.unclear else _plain_clause(text, fact.names)
     return main, [c for b in besides if (c := _plain_clause(b, fact.names))]
+
+
+def _second_predicate(text: str, vocabulary: CorpusVocabulary) -> str | None:
+    """The second of two predicates of a named subject, said of the subject: "Hessiver belongs to the
+    Vantrel series and is kept under a dust cover." → "Hessiver is kept under a dust cover"; with
+    the auxiliary shared, "Throdd instruments are sent back to the maker and calibrated every three
+    months." → "Throdd instruments are calibrated every three months"."""
+    subject = re.match(r"(?:The |the )?[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*", text)
+    if not subject:
+        return None
+    end = subject.end()
+    if (kind := re.match(r" ([a-z]+)\b", text[end:])) and kind_stem(kind[1]) in vocabulary.every_kind:
+        end += kind.end()
+    predicates = _PREDICATES.match(text[end:])
+    if not predicates:
+        return None
+    if predicates["second"].split(" ", 1)[0] in _AUXILIARIES:
+        return f"{text[:end]} {predicates['second']}"
+    if predicates["aux"] and predicates["second"].split(" ", 1)[0].endswith("ed"):
+        return f"{text[:end]} {predicates['aux']} {predicates['second']}"
+    return None
 
 
 def _plain_clause(text: str, names: list[str]) -> str | None:
@@ -590,8 +623,13 @@ class _Composer:
         """What a class's every member is or does, said of each member, through classes of classes."""
         members: dict[tuple[str, str], list[tuple[str, str, list[Fact]]]] = defaultdict(list)  # class → (member, subject, facts)
         properties: dict[tuple[str, str], list[tuple[str, Fact]]] = defaultdict(list)  # class → (predicate, fact)
+        roles: dict[tuple[str, str], list[tuple[str, str, str, Fact]]] = defaultdict(list)  # class → (who, verb, predicate, fact)
         for fact in self.facts:
             clause = self.clauses[id(fact)]
+            if (role := _ROLE.match(fact.text)) and (cls := self._class_of(f"{role['cls']} {role['kind']}")):
+                predicate = _CLAUSE_END.split(role["pred"], maxsplit=1)[0].rstrip(" .;:!")
+                if not has_negation(predicate) and not has_pronoun(predicate):
+                    roles[cls].append((role["who"], role["verb"], predicate, fact))
             if not clause:
                 continue
             match = re.match(r"^(?:(?P<q>Every|Each|All) )?(?P<cls>[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*) (?P<kind>[a-z]+) "
@@ -609,7 +647,12 @@ class _Composer:
             if cls and len(names) == 2 and names[1] == cls[0] and names[0] in match["member"]:
                 subject = match["member"] if match["member"] != names[0] else f"the {names[0]} {cls[1]}"
                 members[cls].append((names[0], subject, [fact]))
-        classes = set(properties) | set(members)
+            elif (group := _BELONGS.match(clause)) and len(names) == 2 and names == [n for n in names if n in clause] \
+                    and names[1] == group["cls"] and (phrase := _phrase(clause, names[0], self.vocabulary)) \
+                    and phrase.start == 0 and (kind := _kind_of(names[0], phrase, self.vocabulary)):
+                # "The Ulcarro instrument belongs to the Lisperane series": a member of "Lisperane instruments".
+                members[(names[1], kind)].append((names[0], f"the {names[0]} {kind}", [fact]))
+        classes = set(properties) | set(members) | set(roles)
         for fact in (f for f in self.facts if f.sentence_id in self.records):  # "Instrument: Crellish. Series: Throdd."
             fields = self.records[fact.sentence_id]  # with "Throdd instruments contain ..."
             (key_label, key) = fields[0]
@@ -621,6 +664,11 @@ class _Composer:
         for _ in range(MAX_DEPTH):
             grown = []
             for cls, (member, subject, facts) in frontier:
+                for who, verb, predicate, fact in roles.get(cls, ()):  # "Anyone who operates the Sibbeth instrument must ..."
+                    if fact not in facts:
+                        text = self.forms["inherited_by_role"].substitute(who=who, verb=verb, subject=_lower_opening(subject),
+                                                                          predicate=predicate)
+                        out[cls[0]].append(Implication(text, facts + [fact], []))
                 for predicate, fact in properties.get(cls, ()):
                     if fact in facts:
                         continue

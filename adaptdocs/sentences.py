@@ -177,13 +177,18 @@ def subject_of(sentence: str, names: set[str], tag: Callable[[str], list[tuple[s
     while i < len(tokens) and tokens[i][0][:1].isupper() and tokens[i][0].isalpha() and i - start < 4:
         i += 1
     capitals = [t for t, _ in tokens[start:i]]
-    if not capitals or (not determiner and capitals[0] not in names and tokens[start][1] not in ("NNP", "NNPS")):
+    if not capitals:
         return None
     head = None
     if (i + 1 < len(tokens) and tokens[i][1] in ("NN", "NNS") and tokens[i][0].isalpha() and tokens[i][0].islower()
             and (tokens[i + 1][1].startswith("VB") or tokens[i + 1][1] in ("MD", ","))):
         head = tokens[i][0]
         i += 1
+    # A capitalised noun before a common noun names a thing even where the tagger, seeing an unknown
+    # word open the sentence, calls it a common noun ("Throdd instruments contain a strong laser.").
+    named = determiner or capitals[0] in names or tokens[start][1] in ("NNP", "NNPS")
+    if not (named or (head and len(capitals) == 1 and tokens[start][1] == "NN")):
+        return None
     if i >= len(tokens):
         return None
     after, after_tag = tokens[i]

@@ -137,6 +137,35 @@ def test_a_sentence_of_several_clauses_gives_each_clause_it_asserts():
     assert not any("Quandrel" in text or "lent" in text for text in found)
 
 
+def test_what_anyone_in_a_role_towards_a_class_must_do_is_said_for_each_member():
+    corpus = ["Instrument: Sibbeth. Series: Lisperane.", "The Ulcarro instrument belongs to the Lisperane series.",
+              "Anyone who operates a Lisperane instrument must hold a Cavvin permit, which is issued after a course.",
+              "Tolvrik is a Krelvash server.", "Everyone who uses a Krelvash server needs a Gorsk badge.",
+              "Anyone who repairs a Krelvash server is not paid extra."]  # a negation: left alone
+    found = implied(corpus)
+    assert found["Anyone who operates the Sibbeth instrument must hold a Cavvin permit."] == [corpus[0], corpus[2]]
+    # "belongs to the Lisperane series": one of the Lisperane instruments.
+    assert found["Anyone who operates the Ulcarro instrument must hold a Cavvin permit."] == [corpus[1], corpus[2]]
+    assert "Everyone who uses the Tolvrik server needs a Gorsk badge." in found
+    assert not any("paid" in text for text in found)
+
+
+def test_a_second_predicate_of_one_subject_is_said_of_it_too():
+    corpus = ["Crellish is one of the Throdd instruments.",
+              "Throdd instruments are sent back to the maker and calibrated every three months.",
+              "Hessiver belongs to the Vantrel series and is kept under a dust cover.",
+              "The Hessiver instrument is used by the Drobbelin project.",
+              "The Drobbelin project tracks the worms and fungi that break down fallen leaves."]
+    found = implied(corpus)
+    # The shared auxiliary goes with the second participle; the second predicate's own verb stands.
+    assert found["The Crellish instrument is calibrated every three months."] == \
+        [corpus[0], "Throdd instruments are calibrated every three months."]
+    assert "The instrument that is used by the Drobbelin project is kept under a dust cover." in found
+    assert asked(corpus)["How often is the Crellish instrument calibrated?"] == "Every three months."
+    # "and" between two nouns is no second predicate.
+    assert not any("fungi that break" in text and "Drobbelin" in text for text in found)
+
+
 def test_implications_are_kept_by_rule_in_the_augment_flow(tmp_path):
     from conftest import FakeModel, store_corpus
 
