@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from .augment_filters import FUNCTION_WORDS, CorpusVocabulary, kind_stem, plural, singular
+from .augment_filters import FUNCTION_WORDS, CorpusVocabulary, capitalized, kind_stem, lower_opening, plural, singular
 from .augment_lists import NUMBER_WORDS, ListGroup, listing
 from .augment_records import is_name, linked_to_another
 from .exam_facts import Fact, FactIndex, has_negation, has_pronoun, prose_fact
@@ -170,14 +170,14 @@ def _fronted_main_clause(text: str, vocabulary: CorpusVocabulary) -> str | None:
     if start := _SINCE.match(text):  # "Since the spring, the Quandrel instrument has been used by ..."
         if set(start["phrase"].split()) & (_AUXILIARIES | _PRONOUN_SUBJECTS):
             return None  # a clause, not a point in time ("Since it is fragile, ...")
-        return _cap(start["rest"])
+        return capitalized(start["rest"])
     match = _FRONTED.match(text)
     if not match:
         return None
     noun = match["noun"] if match["noun"] and kind_stem(match["noun"]) in vocabulary.every_kind else None
     subject = f"{match['name']} {noun}" if noun else match["name"]
     plural = bool(noun) and singular(noun) != noun
-    return _cap(f"{subject} {match['rest']}") if (match["pronoun"] == "they") == plural else None
+    return capitalized(f"{subject} {match['rest']}") if (match["pronoun"] == "they") == plural else None
 
 
 def _clauses(fact: Fact, vocabulary: CorpusVocabulary) -> tuple[str | None, list[str]]:
@@ -190,11 +190,11 @@ def _clauses(fact: Fact, vocabulary: CorpusVocabulary) -> tuple[str | None, list
     if fact.table or "?" in text:
         return None, []
     # A reason is asserted however its main clause goes on ("..., it will not be lent ...").
-    besides = [_cap(reason["reason"])] if (reason := _ASSERTED_REASON.match(text)) else []
+    besides = [capitalized(reason["reason"])] if (reason := _ASSERTED_REASON.match(text)) else []
     text = _fronted_main_clause(text, vocabulary) or text
     if relative := _RELATIVE.match(text):  # "The Crellish instrument, which is kept ..., is used by ..."
         text = f"{relative['subject']} {relative['rest']}"
-        besides.append(_cap(f"{relative['subject']} {relative['relative']}"))
+        besides.append(capitalized(f"{relative['subject']} {relative['relative']}"))
     if second := _second_predicate(text, vocabulary):  # "... series and is kept under a dust cover"
         besides.append(second)
     main = None if fact.unclear else _plain_clause(text, fact.names)
@@ -313,15 +313,6 @@ def _label_says(label: str, clause: str) -> bool:
     return len(stem) >= 3 and any(w.startswith(stem) for w in re.findall(r"[a-z]+", clause.lower()))
 
 
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _lower_opening(text: str) -> str:
-    first, _, rest = text.partition(" ")
-    return f"{first.lower()} {rest}" if first in ("The", "A", "An") else text
-
-
 def _base_verb(verb: str) -> str | None:
     """The bare form of a present-tense verb for "does": "works" → "work", "carries" → "carry"."""
     if not re.fullmatch(r"[a-z]+s", verb) or verb.endswith("ss"):
@@ -338,14 +329,14 @@ def _asked(subject: str, middle: str, wh: str) -> str | None:
     the Snelby tool is owned by work in?", "Who is the team ... led by?"; None for a verb this rule
     cannot invert (a past tense, or no verb)."""
     first, _, rest = middle.partition(" ")
-    subject = _lower_opening(subject)
+    subject = lower_opening(subject)
     if first in _AUXILIARIES:
         question = f"{wh} {first} {subject} {rest}"
     elif base := _base_verb(first):
         question = f"{wh} does {subject} {base} {rest}"
     else:
         return None
-    return _cap(" ".join(question.split())) + "?"
+    return capitalized(" ".join(question.split())) + "?"
 
 
 class _Composer:
@@ -413,7 +404,7 @@ class _Composer:
         wh = self._wh(name, phrase)
         if not wh or self.fillers[self._blank(clause, phrase)] != {name} or not self._one_answer(name, phrase, bridge):
             return []
-        return [(f"{_cap(wh)} {predicate.strip()}?", f"{name}.")]
+        return [(f"{capitalized(wh)} {predicate.strip()}?", f"{name}.")]
 
     def _object_question(self, subject: str, predicate: str, name: str, bridge: str | None = None) -> list[tuple[str, str]]:
         """"<subject> <predicate>" asked for `name` when it ends the predicate: "Which permit does
@@ -431,7 +422,7 @@ class _Composer:
         for form, pattern in _COMPLEMENTS.items():
             if match := pattern.search(predicate):
                 question = _asked(subject, predicate[: match.start()], self.forms[form].template)
-                return [(question, f"{_cap(match['answer'])}.")] if question else []
+                return [(question, f"{capitalized(match['answer'])}.")] if question else []
         return []
 
     # -- lists --------------------------------------------------------------------------
@@ -470,8 +461,8 @@ class _Composer:
             predicate = _plural_predicate(tail, self.vocabulary)
             if not predicate:
                 return None
-            statement = f"{_cap(together)} {predicate}."
-            question, count = f"{_cap(which)} {predicate}?", f"{_cap(how_many)} {predicate}?"
+            statement = f"{capitalized(together)} {predicate}."
+            question, count = f"{capitalized(which)} {predicate}?", f"{capitalized(how_many)} {predicate}?"
         else:
             fixed = _phrase(clause, group.fixed, self.vocabulary) if group.fixed else None
             if tail or not fixed or fixed.start != 0:
@@ -482,7 +473,7 @@ class _Composer:
             if not question or not count:
                 return None
         def said_of(other: str) -> str:
-            return _cap(head + clause[phrase.start : phrase.end].replace(member, other) + clause[phrase.end:]) + "."
+            return capitalized(head + clause[phrase.start : phrase.end].replace(member, other) + clause[phrase.end:]) + "."
         blank = self._blank(clause, phrase)
         same = all(self._says(fact_of[m], m, group.fixed, clause, blank) for m in group.names)
         return _ListTexts(statement, question, count, {m: said_of(m) for m in group.names}, fact_of, fact_of[member], same)
@@ -546,7 +537,7 @@ class _Composer:
             return None
         rest = " ".join((clause[: phrase.start] + clause[phrase.end:]).split())
         if phrase.start > 0:
-            rest = _lower_opening(rest)
+            rest = lower_opening(rest)
         return self.forms["described"].substitute(kind=kind, clause=rest), kind
 
     def substitute(self, fact: Fact, bridge: str, other: str | None, description: str,
@@ -569,7 +560,7 @@ class _Composer:
         if not phrase or phrase.det not in ("", "the") or _kind_of(bridge, phrase, self.vocabulary) != kind:
             return None
         before, after = clause[: phrase.start], clause[phrase.end:]
-        text = _cap(" ".join((before + description + after).split())) + "."
+        text = capitalized(" ".join((before + description + after).split())) + "."
         if other is None or _RANKING.search(clause):  # a ranking has more than one name on a side
             return text, []
         if not before:  # the description is the subject: ask for the name after the verb
@@ -666,13 +657,13 @@ class _Composer:
             for cls, (member, subject, facts) in frontier:
                 for who, verb, predicate, fact in roles.get(cls, ()):  # "Anyone who operates the Sibbeth instrument must ..."
                     if fact not in facts:
-                        text = self.forms["inherited_by_role"].substitute(who=who, verb=verb, subject=_lower_opening(subject),
+                        text = self.forms["inherited_by_role"].substitute(who=who, verb=verb, subject=lower_opening(subject),
                                                                           predicate=predicate)
                         out[cls[0]].append(Implication(text, facts + [fact], []))
                 for predicate, fact in properties.get(cls, ()):
                     if fact in facts:
                         continue
-                    text = self.forms["inherited"].substitute(subject=_cap(subject), predicate=predicate)
+                    text = self.forms["inherited"].substitute(subject=capitalized(subject), predicate=predicate)
                     asked = [n for n in self._names(fact) if n != cls[0]]
                     questions = (self._object_question(subject, predicate, asked[-1]) if asked else []) \
                         or self._complement_question(subject, predicate)

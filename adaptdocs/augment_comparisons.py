@@ -16,7 +16,7 @@ import string
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .augment_filters import CorpusVocabulary, kind_stem, opposite, singular
+from .augment_filters import CorpusVocabulary, capitalized, kind_stem, lower_opening, opposite, singular
 from .exam_facts import Fact
 from .templates import PromptTemplate
 
@@ -40,19 +40,11 @@ class Comparison:
         if len(at) != 1:
             return None
         flipped = " ".join(words[: at[0]] + [opposite(words[at[0]])] + words[at[0] + 1:])
-        return Comparison(_cap(self.second), self.second_name, _lower(self.first), self.first_name, flipped, self.kind)
+        return Comparison(capitalized(self.second), self.second_name, lower_opening(self.first), self.first_name, flipped, self.kind)
 
     @property
     def text(self) -> str:
-        return f"{_cap(self.first)} {self.predicate} than {_lower(self.second)}."
-
-
-def _cap(phrase: str) -> str:
-    return phrase[:1].upper() + phrase[1:]
-
-
-def _lower(phrase: str) -> str:
-    return "the" + phrase[3:] if phrase.startswith("The ") else phrase
+        return f"{capitalized(self.first)} {self.predicate} than {lower_opening(self.second)}."
 
 
 def _side(name: str, vocabulary: CorpusVocabulary) -> str:
@@ -115,6 +107,6 @@ class Comparisons:
         question = string.Template(template.forms["question"])
         for side in (turned, comparison):
             if side.kind and self.answers(side.predicate, side.second_name) == {side.first_name}:
-                asked = question.substitute(kind=singular(side.kind), predicate=side.predicate, other=_lower(side.second))
+                asked = question.substitute(kind=singular(side.kind), predicate=side.predicate, other=lower_opening(side.second))
                 written.append(("question", asked, f"{side.first_name}."))
         return written

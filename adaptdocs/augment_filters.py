@@ -150,6 +150,17 @@ def repeated_phrase(statement: str, source: str) -> str | None:
 _SAME_IN_PLURAL = frozenset("series species means".split())
 
 
+def capitalized(text: str) -> str:
+    """The text with its first letter capitalised, to open a sentence."""
+    return text[:1].upper() + text[1:]
+
+
+def lower_opening(text: str) -> str:
+    """A phrase's opening article lower-cased, to stand inside a sentence ("The Kelm tool" → "the Kelm tool")."""
+    first, _, rest = text.partition(" ")
+    return f"{first.lower()} {rest}" if first in ("The", "A", "An") else text
+
+
 def singular(word: str) -> str:
     """A noun's singular, by its ending: "tools" → "tool", "companies" → "company"; "series" stays."""
     if word.lower() in _SAME_IN_PLURAL:
