@@ -330,6 +330,8 @@ def _asked(subject: str, middle: str, wh: str) -> str | None:
     cannot invert (a past tense, or no verb)."""
     first, _, rest = middle.partition(" ")
     subject = lower_opening(subject)
+    if re.search(r"\b(?:who|which|that|whose)\b", middle):
+        return None  # the name sits inside a relative clause ("... by staff who hold a Pemmadel permit")
     if first in _AUXILIARIES:
         question = f"{wh} {first} {subject} {rest}"
     elif base := _base_verb(first):

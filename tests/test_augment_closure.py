@@ -162,6 +162,10 @@ def test_a_second_predicate_of_one_subject_is_said_of_it_too():
         [corpus[0], "Throdd instruments are calibrated every three months."]
     assert "The instrument that is used by the Drobbelin project is kept under a dust cover." in found
     assert asked(corpus)["How often is the Crellish instrument calibrated?"] == "Every three months."
+    # A name inside a relative clause is not asked ("Which permit may ... be operated by staff who hold?").
+    roles = ["Crellish is one of the Throdd instruments.", "Throdd instruments may only be operated by staff who hold a Pemmadel permit."]
+    assert "The Crellish instrument may only be operated by staff who hold a Pemmadel permit." in implied(roles)
+    assert asked(roles) == {}
     # "and" between two nouns is no second predicate.
     assert not any("fungi that break" in text and "Drobbelin" in text for text in found)
 
