@@ -661,7 +661,11 @@ class _Composer:
                     if fact not in facts:
                         text = self.forms["inherited_by_role"].substitute(who=who, verb=verb, subject=lower_opening(subject),
                                                                           predicate=predicate)
-                        out[cls[0]].append(Implication(text, facts + [fact], []))
+                        role_subject = self.forms["inherited_by_role"].substitute(
+                            who=who.lower(), verb=verb, subject=lower_opening(subject), predicate="").rstrip(" .")
+                        asked = [n for n in self._names(fact) if n != cls[0]]
+                        questions = self._object_question(role_subject, predicate, asked[-1]) if asked else []
+                        out[cls[0]].append(Implication(text, facts + [fact], questions))
                 for predicate, fact in properties.get(cls, ()):
                     if fact in facts:
                         continue

@@ -147,6 +147,9 @@ def test_what_anyone_in_a_role_towards_a_class_must_do_is_said_for_each_member()
     # "belongs to the Lisperane series": one of the Lisperane instruments.
     assert found["Anyone who operates the Ulcarro instrument must hold a Cavvin permit."] == [corpus[1], corpus[2]]
     assert "Everyone who uses the Tolvrik server needs a Gorsk badge." in found
+    questions = asked(corpus)
+    assert questions["Which permit must anyone who operates the Sibbeth instrument hold?"] == "Cavvin."
+    assert questions["Which badge does everyone who uses the Tolvrik server need?"] == "Gorsk."
     assert not any("paid" in text for text in found)
 
 
