@@ -50,6 +50,8 @@ MAX_PER_BRIDGE = 12
 # Classes of classes followed at most this deep ("X is a C1", "every C1 is a C2", "C2s are ...").
 MAX_DEPTH = 3
 
+# A name as the rules read it: capitalised words ("Harnesk Trust", "Vessapine").
+_NAME = r"[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*"
 _DETERMINERS = {"the", "a", "an"}
 _QUANTIFIERS = {"every", "each", "all"}
 # A sentence opening with one of these says its fact inside a condition or a contrast.
@@ -59,7 +61,7 @@ _SUBORDINATORS = frozenset("although though because since while whereas if unles
 # A fronted starting point ("Since the spring,", "After the move,"): what follows holds from then on.
 _SINCE = re.compile(r"^(?:Since|After) (?P<phrase>[a-z0-9]+(?: [a-z0-9]+){0,3}), (?P<rest>(?:(?:the|a|an)\b|[A-Z]).+)$")
 _PRONOUN_SUBJECTS = frozenset("it they he she we i you".split())
-_FRONTED = re.compile(r"^(?:Because|Since|As|Although|Though|While|Whereas) (?P<name>(?:the )?[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*)(?: (?P<noun>[a-z]+))?"
+_FRONTED = re.compile(rf"^(?:Because|Since|As|Although|Though|While|Whereas) (?P<name>(?:the )?{_NAME})(?: (?P<noun>[a-z]+))?"
                       r" [a-z][^,]*, (?P<pronoun>it|they) (?P<rest>.+)$")
 # A ranking ("than", or a direction: "north of") holds between many pairs of a kind: wider than a
 # comparison elsewhere (exam_facts), since "the office that is north of the Bestomir office" fits
@@ -77,21 +79,21 @@ _CLAUSE_END = re.compile(r",|;|:| (?:but|so|although|though|because|while|wherea
                          r"|it|its|they|their|the|a|an|[a-z]+ed)\b)")
 # A relative clause between commas after a named subject: the subject, what the relative clause
 # says of it, and the rest of the main clause.
-_RELATIVE = re.compile(r"^(?P<subject>(?:The |the )?[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*(?: [a-z]+)?), (?:which|who) "
+_RELATIVE = re.compile(rf"^(?P<subject>(?:The |the )?{_NAME}(?: [a-z]+)?), (?:which|who) "
                        r"(?P<relative>[^,]+), (?P<rest>[a-z].+)$")
 # A fronted reason or concession is asserted as well as its main clause ("Although the Hessiver
 # instrument is small, ..."); a condition, a time or "Since" (a time as often as a reason) is not.
 _ASSERTED_REASON = re.compile(r"^(?:Because|Although|Though|Whereas) (?P<reason>(?:the )?[A-Z][^,]+), ")
 # A purpose after a named agent ("... is used by the Korrimat project to weigh each core before it
 # is cut"): what the fact asserts ends with the agent.
-_PURPOSE = re.compile(r"^(?P<keep>.+ by (?:the )?[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*(?: [a-z]+)?) to [a-z]+\b.*$")
+_PURPOSE = re.compile(rf"^(?P<keep>.+ by (?:the )?{_NAME}(?: [a-z]+)?) to [a-z]+\b.*$")
 # A member of a named group of things of its own kind ("The Ulcarro instrument belongs to the
 # Lisperane series": one of the Lisperane instruments).
-_BELONGS = re.compile(r"^.+? belongs to the (?P<cls>[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*) (?:series|family|range|line|group|class|type)$")
+_BELONGS = re.compile(rf"^.+? belongs to the (?P<cls>{_NAME}) (?:series|family|range|line|group|class|type)$")
 # What everyone in a role towards a class's members must do or be ("Anyone who operates a Lisperane
 # instrument must hold a Cavvin permit"): said of each member in the same role.
 _ROLE = re.compile(r"^(?P<who>Anyone|Anybody|Everyone|Everybody) who (?P<verb>[a-z]+s) (?:a|an|any|every) "
-                   r"(?P<cls>[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*) (?P<kind>[a-z]+) (?P<pred>(?:must|should|has to|needs to|needs|may) .+)$")
+                   rf"(?P<cls>{_NAME}) (?P<kind>[a-z]+) (?P<pred>(?:must|should|has to|needs to|needs|may) .+)$")
 # A subject's two predicates: the second opens with a verb of its own, or with a participle that
 # shares the first's auxiliary ("are sent back ... and calibrated ..."); no comma between.
 _PREDICATES = re.compile(r"^ (?:(?P<aux>is|are|was|were) )?[^,]+? and (?P<second>[a-z]+ [^,]*?)[.!]?$")
@@ -206,7 +208,7 @@ def _second_predicate(text: str, vocabulary: CorpusVocabulary) -> str | None:
     Vantrel series and is kept under a dust cover." → "Hessiver is kept under a dust cover"; with
     the auxiliary shared, "Throdd instruments are sent back to the maker and calibrated every three
     months." → "Throdd instruments are calibrated every three months"."""
-    subject = re.match(r"(?:The |the )?[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*", text)
+    subject = re.match(rf"(?:The |the )?{_NAME}", text)
     if not subject:
         return None
     end = subject.end()
@@ -607,7 +609,7 @@ class _Composer:
 
     def _class_of(self, text: str) -> tuple[str, str] | None:
         """(class name, kind) of a class phrase ("Krelvash server", "Vantrel instruments")."""
-        match = re.match(r"([A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*) ([a-z]+)$", text)
+        match = re.match(rf"({_NAME}) ([a-z]+)$", text)
         if not match or kind_stem(match.group(2)) not in self.vocabulary.every_kind:
             return None
         return match.group(1), singular(match.group(2))
@@ -625,7 +627,7 @@ class _Composer:
                     roles[cls].append((role["who"], role["verb"], predicate, fact))
             if not clause:
                 continue
-            match = re.match(r"^(?:(?P<q>Every|Each|All) )?(?P<cls>[A-Z][\w'’-]*(?: [A-Z][\w'’-]*)*) (?P<kind>[a-z]+) "
+            match = re.match(rf"^(?:(?P<q>Every|Each|All) )?(?P<cls>{_NAME}) (?P<kind>[a-z]+) "
                              r"(?P<pred>.+)$", clause)
             cls = match and (match["q"] or match["kind"].endswith("s")) and self._class_of(f"{match['cls']} {match['kind']}")
             if cls:
@@ -659,12 +661,10 @@ class _Composer:
             for cls, (member, subject, facts) in frontier:
                 for who, verb, predicate, fact in roles.get(cls, ()):  # "Anyone who operates the Sibbeth instrument must ..."
                     if fact not in facts:
-                        text = self.forms["inherited_by_role"].substitute(who=who, verb=verb, subject=lower_opening(subject),
-                                                                          predicate=predicate)
-                        role_subject = self.forms["inherited_by_role"].substitute(
-                            who=who.lower(), verb=verb, subject=lower_opening(subject), predicate="").rstrip(" .")
+                        role = self.forms["role"].substitute(who=who.lower(), verb=verb, subject=lower_opening(subject))
+                        text = self.forms["inherited"].substitute(subject=capitalized(role), predicate=predicate)
                         asked = [n for n in self._names(fact) if n != cls[0]]
-                        questions = self._object_question(role_subject, predicate, asked[-1]) if asked else []
+                        questions = self._object_question(role, predicate, asked[-1]) if asked else []
                         out[cls[0]].append(Implication(text, facts + [fact], questions))
                 for predicate, fact in properties.get(cls, ()):
                     if fact in facts:
