@@ -89,7 +89,16 @@ _ASSERTED_REASON = re.compile(r"^(?:Because|Although|Though|Whereas) (?P<reason>
 _PURPOSE = re.compile(rf"^(?P<keep>.+ by (?:the )?{_NAME}(?: [a-z]+)?) to [a-z]+\b.*$")
 # A member of a named group of things of its own kind ("The Ulcarro instrument belongs to the
 # Lisperane series": one of the Lisperane instruments).
-_BELONGS = re.compile(rf"^.+? belongs to the (?P<cls>{_NAME}) (?:series|family|range|line|group|class|type)$")
+_GROUP = r"(?:series|family|range|line|group|class|type)"
+_BELONGS = re.compile(rf"^.+? belongs to the (?P<cls>{_NAME}) {_GROUP}$")
+# What is done to a named group is done to each of its members ("The Lisperane series is
+# calibrated every month": so is each Lisperane instrument); not what names or divides the group.
+_GROUP_PASSIVE = re.compile(rf"^The (?P<cls>{_NAME}) {_GROUP} (?P<pred>(?:is|was) (?:also |only )?"
+                            r"(?!(?:named|called|known|made|composed|divided|split|formed|grouped|sorted)\b)[a-z]+ed\b.*)$")
+# Who alone may do a thing to a class's members ("Throdd instruments may only be operated by staff
+# who hold a Pemmadel permit"): anyone who does it must be such a person.
+_ONLY_BY = re.compile(r"^(?:may|can|must) only be (?P<done>[a-z]+ed) by (?:[a-z]+ ){0,2}[a-z]+ (?:who|that) "
+                      r"(?P<verb>[a-z]+) (?P<rest>[^,]+)$")
 # What everyone in a role towards a class's members must do or be ("Anyone who operates a Lisperane
 # instrument must hold a Cavvin permit"): said of each member in the same role.
 _ROLE = re.compile(r"^(?P<who>Anyone|Anybody|Everyone|Everybody) who (?P<verb>[a-z]+s) (?:a|an|any|every) "
@@ -116,6 +125,8 @@ _COMPLEMENTS = {
                                rf"|every (?:other |\w+ )?{_UNIT})$"),
     "weekday_wh": re.compile(r" (?:on|every) (?P<answer>(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)s?$"),
 }
+# Who does it, after the when-complement: not part of the answer.
+_COMPLEMENT_AGENT = re.compile(r"(?<=\w) by (?:the |a |an )?[\w'’ -]+$")
 _AUXILIARIES = _MODALS | {"is", "are", "was", "were", "has", "have", "had"}
 
 
@@ -326,6 +337,19 @@ def _base_verb(verb: str) -> str | None:
     return verb[:-1]
 
 
+def _participle_base(done: str, vocabulary: CorpusVocabulary) -> str | None:
+    """The bare verb of a regular past participle: the form the corpus writes ("operated" →
+    "operate" where it says "operates"), else by spelling ("calibrated" → "calibrate", "checked" →
+    "check"); None for a participle that is not "-ed"."""
+    if not done.endswith("ed") or done.endswith("eed"):
+        return None
+    candidates = [done[:-1], done[:-2]] + ([done[:-3]] if done[-3] == done[-4] and done[-3] not in "ls" else [])
+    for verb in candidates:
+        if verb in vocabulary.lower or f"{verb}s" in vocabulary.lower:
+            return verb
+    return done[:-1] if re.search(r"(?:at|is|iz|ur|us|c|g|v|u)ed$", done) else done[:-2]
+
+
 def _asked(subject: str, middle: str, wh: str) -> str | None:
     """"<subject> <middle> <the asked name>" asked for the name: "Which office does the team that
     the Snelby tool is owned by work in?", "Who is the team ... led by?"; None for a verb this rule
@@ -423,6 +447,7 @@ class _Composer:
 
     def _complement_question(self, subject: str, predicate: str) -> list[tuple[str, str]]:
         """"<subject> <predicate>" asked for the when-complement that ends it (_COMPLEMENTS)."""
+        predicate = _COMPLEMENT_AGENT.sub("", predicate)  # "every month by the supplier's engineer"
         for form, pattern in _COMPLEMENTS.items():
             if match := pattern.search(predicate):
                 question = _asked(subject, predicate[: match.start()], self.forms[form].template)
@@ -614,11 +639,23 @@ class _Composer:
             return None
         return match.group(1), singular(match.group(2))
 
+    def _only_by(self, predicate: str) -> tuple[str, str] | None:
+        """(verb, predicate) of the role a "may only be <done> by people who ..." predicate gives:
+        "may only be operated by staff who hold a Pemmadel permit" → ("operates", "must hold a
+        Pemmadel permit"), for "Anyone who operates the Crellish instrument must hold ..."."""
+        match = _ONLY_BY.match(predicate)
+        done = match and _participle_base(match["done"], self.vocabulary)
+        if not done or has_negation(predicate) or has_pronoun(match["rest"]):
+            return None
+        verb = {"is": "be", "are": "be", "has": "have"}.get(match["verb"]) or _base_verb(match["verb"]) or match["verb"]
+        return _singular_predicate(done), f"must {verb} {match['rest']}"
+
     def inheritances(self) -> list[Implication]:
         """What a class's every member is or does, said of each member, through classes of classes."""
         members: dict[tuple[str, str], list[tuple[str, str, list[Fact]]]] = defaultdict(list)  # class → (member, subject, facts)
         properties: dict[tuple[str, str], list[tuple[str, Fact]]] = defaultdict(list)  # class → (predicate, fact)
         roles: dict[tuple[str, str], list[tuple[str, str, str, Fact]]] = defaultdict(list)  # class → (who, verb, predicate, fact)
+        done_to_group: dict[str, list[tuple[str, Fact]]] = defaultdict(list)  # group name → (predicate, fact)
         for fact in self.facts:
             clause = self.clauses[id(fact)]
             if (role := _ROLE.match(fact.text)) and (cls := self._class_of(f"{role['cls']} {role['kind']}")):
@@ -626,6 +663,9 @@ class _Composer:
                 if not has_negation(predicate) and not has_pronoun(predicate):
                     roles[cls].append((role["who"], role["verb"], predicate, fact))
             if not clause:
+                continue
+            if group := _GROUP_PASSIVE.match(clause):  # "The Lisperane series is calibrated every month"
+                done_to_group[group["cls"]].append((group["pred"], fact))
                 continue
             match = re.match(rf"^(?:(?P<q>Every|Each|All) )?(?P<cls>{_NAME}) (?P<kind>[a-z]+) "
                              r"(?P<pred>.+)$", clause)
@@ -635,6 +675,8 @@ class _Composer:
                 predicate = _singular_predicate(match["pred"]) if plural else match["pred"]
                 if predicate:
                     properties[cls].append((predicate, fact))
+                    if role := self._only_by(predicate):
+                        roles[cls].append(("Anyone", *role, fact))
                 continue
             match = _MEMBERSHIP.match(clause)
             cls = match and self._class_of(match["rest"])
@@ -652,9 +694,22 @@ class _Composer:
             fields = self.records[fact.sentence_id]  # with "Throdd instruments contain ..."
             (key_label, key) = fields[0]
             for _, value in fields[1:]:
-                if (value, singular(key_label.lower())) in classes:
+                if (value, singular(key_label.lower())) in classes or value in done_to_group:
                     members[(value, singular(key_label.lower()))].append((key, f"the {key} {singular(key_label.lower())}", [fact]))
+        for name, kind in list(members):
+            properties[(name, kind)] += done_to_group.get(name, [])
         out: dict[str, list[Implication]] = defaultdict(list)
+        for fact in (f for f in self.facts if f.sentence_id in self.records):  # "Series: Vantrel. Permit: Dorvesk."
+            (key_label, key), *fields = self.records[fact.sentence_id]  # for each Vantrel instrument
+            for (name, _), known in members.items():
+                for member, subject, facts in known if name == key and is_name(key) else ():
+                    if fact in facts:
+                        continue
+                    owner = self.forms["field_of"].substitute(label=key_label.lower(), owner=subject)
+                    for label, value in fields:
+                        values = {"label": label.lower(), "subject": owner, "value": value}
+                        out[key].append(Implication(self.forms["field"].substitute(values), facts + [fact],
+                                                    [(self.forms["field_question"].substitute(values), f"{capitalized(value)}.")]))
         frontier = [(cls, m) for cls, ms in members.items() for m in ms]
         for _ in range(MAX_DEPTH):
             grown = []

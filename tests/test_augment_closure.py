@@ -165,12 +165,34 @@ def test_a_second_predicate_of_one_subject_is_said_of_it_too():
         [corpus[0], "Throdd instruments are calibrated every three months."]
     assert "The instrument that is used by the Drobbelin project is kept under a dust cover." in found
     assert asked(corpus)["How often is the Crellish instrument calibrated?"] == "Every three months."
-    # A name inside a relative clause is not asked ("Which permit may ... be operated by staff who hold?").
+    # A name inside a relative clause is not asked there ("Which permit may ... be operated by staff
+    # who hold?"), but in the role the clause gives (test below).
     roles = ["Crellish is one of the Throdd instruments.", "Throdd instruments may only be operated by staff who hold a Pemmadel permit."]
     assert "The Crellish instrument may only be operated by staff who hold a Pemmadel permit." in implied(roles)
-    assert asked(roles) == {}
+    assert list(asked(roles)) == ["Which permit must anyone who operates the Crellish instrument hold?"]
     # "and" between two nouns is no second predicate.
     assert not any("fungi that break" in text and "Drobbelin" in text for text in found)
+
+
+def test_what_is_done_to_a_named_group_and_who_alone_may_use_its_members_are_said_of_each_member():
+    corpus = ["Instrument: Sibbeth. Series: Lisperane.", "The Ulcarro instrument belongs to the Lisperane series.",
+              "The Lisperane series is calibrated every month by the supplier's engineer, who visits each station.",
+              "The Lisperane series is named after a river.",  # said of the group, not of its members
+              "Crellish is one of the Throdd instruments.",
+              "Throdd instruments may only be serviced by engineers who hold a Pemmadel permit.",
+              "Series: Throdd. Permit: Pemmadel. Course: two days."]
+    found, questions = implied(corpus), asked(corpus)
+    assert found["The Sibbeth instrument is calibrated every month by the supplier's engineer."] == [corpus[0], corpus[2]]
+    assert found["The Ulcarro instrument is calibrated every month by the supplier's engineer."] == corpus[1:3]
+    assert questions["How often is the Ulcarro instrument calibrated?"] == "Every month."
+    assert "The Sibbeth instrument is named after a river." not in found
+    assert "The series of the Sibbeth instrument is named after a river." in found
+    # "may only be serviced by engineers who hold": anyone who services one must hold it.
+    assert found["Anyone who services the Crellish instrument must hold a Pemmadel permit."] == corpus[4:6]
+    assert questions["Which permit must anyone who services the Crellish instrument hold?"] == "Pemmadel."
+    # A record keyed by the class ("Series: Throdd.") gives each member its fields.
+    assert found["The permit of the series of the Crellish instrument is Pemmadel."] == [corpus[4], corpus[6]]
+    assert questions["What is the course of the series of the Crellish instrument?"] == "Two days."
 
 
 def test_implications_are_kept_by_rule_in_the_augment_flow(tmp_path):
