@@ -165,12 +165,39 @@ class DryRunPrompt:
 
 
 @dataclass
+class Coverage:
+    """The yield of augmentation: the sentences that state a fact about named entities, and which of
+    them have at least one kept example (of any strategy or template)."""
+
+    named: list[str]  # sentence ids
+    without: list[str]  # of those, the ones with no kept example
+
+    def as_dict(self) -> dict:
+        covered = len(self.named) - len(self.without)
+        return {"named_sentences": len(self.named), "with_example": covered,
+                "share": round(covered / len(self.named), 3) if self.named else None, "without": self.without}
+
+    def describe(self) -> str:
+        covered = len(self.named) - len(self.without)
+        share = f" ({covered / len(self.named):.0%})" if self.named else ""
+        return f"Yield: {covered} of the {len(self.named)} sentences that name an entity have a kept example{share}."
+
+
+def coverage(store: Store, vocabulary: CorpusVocabulary) -> Coverage:
+    """Which sentences naming an entity (CorpusVocabulary.entity_names) have a kept example."""
+    named = [s.id for s in store.sentences() if vocabulary.entity_names(s.text)]
+    sourced = {i for row in store.examples() for i in json.loads(row["source_sentence_ids"])}
+    return Coverage(named, [i for i in named if i not in sourced])
+
+
+@dataclass
 class AugmentSummary:
     model: str
     dry_run: bool
     strategies: dict[str, StrategySummary] = field(default_factory=dict)
     prompts: list[DryRunPrompt] = field(default_factory=list)
     seconds: float = 0.0
+    coverage: Coverage | None = None  # after a run that changed the store
 
     def as_dict(self) -> dict:
         data = {
@@ -180,6 +207,8 @@ class AugmentSummary:
             "strategies": {name: s.as_dict() for name, s in self.strategies.items()},
             "exports": {name: s.export for name, s in self.strategies.items() if s.export},
         }
+        if self.coverage:
+            data["coverage"] = self.coverage.as_dict()
         if self.dry_run:
             data["prompts"] = [p.__dict__ for p in self.prompts]
         return data
@@ -239,6 +268,7 @@ def augment(
         if not config.dry_run:
             for strategy, s in summary.strategies.items():
                 s.examples_total, s.export = export_examples(ws, strategy)
+            summary.coverage = coverage(store, vocabulary)
     except BaseException as e:
         if run_id is not None:
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
@@ -668,6 +698,19 @@ class _Judge:
         self.record_owners = value_owners(fields for s in sentences if (fields := record_fields(s.text)))
         self.fact_of = {f.sentence_id: f for f in self.index.facts}
         self.comparisons = Comparisons(self.index.facts, self.vocabulary)
+        self.groups = [g for g in augment_lists.list_groups(self.index) if g.fixed]
+
+    def several_answers(self, question: str, answer: str) -> bool:
+        """Whether the corpus gives the question more answers than the one given: the question names
+        a list group's fixed name and the answer some of its members, not all ("Which project is
+        funded by the Voluvant Foundation? Drobbelin." where Vessapine receives its money from it too)."""
+        asked = self.vocabulary.names(question)
+        for group in self.groups:
+            if asked & self.vocabulary.entity_names(group.fixed):
+                named = sum(bool(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", answer)) for n in group.names)
+                if 0 < named < len(group.names):
+                    return True
+        return False
 
     def kin(self, name: str) -> list[str]:
         """Other names of `name`'s kind in the corpus (same slot somewhere), most alike slot first."""
@@ -760,7 +803,7 @@ def _read(item: Item, outputs: list[str], config: AugmentConfig, judge: _Judge,
                 written.append(Written(f"{name}:{kind}", text, Check(text, sources, []), unit,
                                        Verdict(True, "written by rule from the record", 0.0, 0.0)))
         elif item.template.output == "question_answer":
-            pairs, lost = _keep_question_answers(texts, unit.source_text, judge.filter, examples)
+            pairs, lost = _keep_question_answers(texts, unit.source_text, judge, examples)
             if config.temperature > 0:
                 # Sampling invents words greedy decoding does not ("Who ruins the Tolvrik server?",
                 # "Who built Lagle?" from its owner): a sampled pair may only restate its sentence.
@@ -793,7 +836,7 @@ def _ask_about_joins(written: list[list[Written]], dropped: list[Counter], model
     outputs, usage = _generate(model, template, head, prompts, config)
     for j, (k, join) in enumerate(joins):
         texts = outputs[j * config.samples : (j + 1) * config.samples]
-        pairs, lost = _keep_question_answers(texts, join.text, judge.filter, examples)
+        pairs, lost = _keep_question_answers(texts, join.text, judge, examples)
         for q, a in pairs:
             reason = judge.join_reason(statement_order(q, a), join.check.sources)
             if reason:
@@ -882,12 +925,13 @@ def _pair_text(question: str, answer: str) -> str:
     return f"{_question_prompt().render(question=question)} {answer}"
 
 
-def _keep_question_answers(outputs: list[str], source: str, filt: StatementFilter,
+def _keep_question_answers(outputs: list[str], source: str, judge: _Judge,
                            examples: WorkedExamples) -> tuple[list[tuple[str, str]], Counter]:
     """The pairs worth keeping, as (question, answer)."""
-    pairs, dropped = {}, Counter()
+    pairs, dropped, filt = {}, Counter(), judge.filter
     for q, a in (pair for text in outputs for pair in split_question_answers(text)):
-        reason = pair_reason_to_drop(q, a, source) or ("asks_too_little" if filt.asks_too_little(q) else None)
+        reason = pair_reason_to_drop(q, a, source) or ("asks_too_little" if filt.asks_too_little(q) else None) \
+            or ("several_answers" if judge.several_answers(q, a) else None)
         if reason is None:
             pairs[statement_order(q, a)] = (q, a)
         else:

@@ -467,6 +467,30 @@ def content_words(text: str) -> set[str]:
 _ALTERNATIVES = re.compile(r"\bor\b", re.IGNORECASE)
 
 
+# "The Tivvaro station's canteen", "The canteen at the Tivvaro station": what the sentence says
+# is of the canteen, not of the station.
+_POSSESSED = re.compile(r"\b([A-Z][\w-]*)(?: [a-z]+)?['’]s ([a-z]+)")
+# A copula before a noun phrase says what a thing is ("is a", "are the", "is Drobbelin's"); before a
+# participle it is a passive ("are described").
+_CALLED_A = re.compile(r"\b(?:is|are|was|were) (?:a|an|one of|[A-Z][\w-]*['’]s)\b")
+_BELONGING = re.compile(r"\b(?:belongs?|members?|part of|one of|includes?)\b", re.IGNORECASE)
+_YOU = re.compile(r"\b(?:you|your|yours|we|our|us|I|me|my)\b", re.IGNORECASE)
+_HEAD_OF = re.compile(r"^(?:The|A|An) ([a-z]+) (?:of|at|in|on) (?:the )?([A-Z][\w-]*)")
+
+
+def lost_possessed(statement: str, source: str) -> bool:
+    """Whether `statement` says of a name what its source says of something the name has: "The
+    Tivvaro station now opens at eight" from "The Tivvaro station's canteen now opens at eight"
+    or from "The canteen at the Tivvaro station now opens at eight"."""
+    said = {stem(w.lower()) for w in words(statement)}
+    owned_by = _POSSESSED.findall(source) + [(name, owned) for owned, name in _HEAD_OF.findall(source)]
+    for name, owned in owned_by:
+        plain = len(re.findall(rf"\b{re.escape(name)}\b", source)) > 1  # named again without its possession
+        if not plain and name in words(statement) and stem(owned) not in said:
+            return True
+    return False
+
+
 def pair_reason_to_drop(question: str, answer: str, source: str) -> str | None:
     """Why a question-answer pair says nothing the filters for statements would catch, or None.
 
@@ -477,8 +501,11 @@ def pair_reason_to_drop(question: str, answer: str, source: str) -> str | None:
     """
     if _HOW_MANY.search(question) and not _COUNT.search(answer):
         return "count_without_number"  # "How many Korbulo teams are there? Trimbelo."
-    if any(words(answer) == [name] for name in _UNIVERSAL.findall(source)):
+    universal = _UNIVERSAL.findall(source)
+    if any(words(answer) == [name] for name in universal):
         return "lost_quantifier"  # "Which is a Dunmoor machine? Yoppel." from "Every Yoppel server is ..."
+    if _DEFINITION.match(question) and any(name in words(answer) for name in universal):
+        return "lost_quantifier"  # "What is a Dunmoor machine? A Yoppel server.": one kind of them, no definition
     answer_words = content_words(answer)
     asked = {stem(w) for w in content_words(question)}
     if {stem(w) for w in answer_words} <= asked and not _ALTERNATIVES.search(question):
@@ -493,6 +520,8 @@ _MEMBERSHIP = re.compile(r"\b(?:members?\s+of|part\s+of)\b", re.IGNORECASE)
 _MEMBERSHIP_OR_KIND = re.compile(r"\b(?:members?|belongs?|part\s+of|one\s+of|includes?|is\s+an?|are)\b", re.IGNORECASE)
 # "Every Yoppel server", "all Dunmoor machines": a name of a class, answered as the class ("Yoppel servers").
 _UNIVERSAL = re.compile(r"\b(?:every|each|all)\s+([A-Z][\w'’-]*)\s+[a-z]", re.IGNORECASE)
+# A question asking what a kind of thing is ("What is a Dunmoor machine?").
+_DEFINITION = re.compile(r"^what (?:is|are) (?:an? )?[\w'’ -]+\?$", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\b", re.IGNORECASE)
 _COUNT = re.compile(r"\d|\b(?:no|none|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                     r"twenty|thirty|forty|fifty|hundred|thousand|dozen|several|few|many|all|every)\b", re.IGNORECASE)
@@ -569,6 +598,8 @@ class CorpusVocabulary:
                 self.neighbours[name] |= names - {name}
             starts = _sentence_starts(text)
             self.inside_names |= {w.lower() for i, w in enumerate(words(text)) if i not in starts and w in names}
+            # A record's values name things too ("Tool: Krimbo. Owner: Ispaneth.").
+            self.inside_names |= {w.lower() for w in re.findall(r":\s*([A-Z][\w'’-]*)", text) if w in names}
 
     def lowercased_name(self, text: str) -> bool:
         """Whether `text` writes a name in lower case ("Which team is the bestomir team?"): the
@@ -578,6 +609,12 @@ class CorpusVocabulary:
     def linked(self, a: str, b: str) -> bool:
         """Whether the corpus connects two names directly or through one shared third name."""
         return b in self.neighbours[a] or bool(self.neighbours[a] & self.neighbours[b])
+
+    def entity_names(self, text: str) -> set[str]:
+        """The names of `text` the corpus capitalises inside a sentence somewhere: what makes a
+        sentence state a fact about named entities ("Tavrune is used for data analysis"), unlike an
+        instruction opening with a verb ("Book it in the logbook first")."""
+        return {n for n in self.names(text) if n.lower() in self.inside_names}
 
     def names(self, text: str) -> set[str]:
         """Capitalised words of `text` that are names: not function words, and not ordinary
@@ -756,6 +793,13 @@ class StatementFilter:
         # One sentence restated: its relation stays. (A join or a list may word a relation anew.)
         if self.single_source and relation_changed(statement, source, names, self.vocabulary.every_kind):
             return "relation_changed"
+        if self.single_source and lost_possessed(statement, source):
+            return "lost_possessed"
+        if self.single_source and "?" not in statement and _CALLED_A.search(statement) \
+                and not _CALLED_A.search(source) and not _BELONGING.search(source):
+            return "invented_identity"  # "The laser is a Throdd instrument." from "Throdd instruments contain a laser."
+        if self.single_source and _YOU.search(statement) and not _YOU.search(source):
+            return "invented_person"  # "Which worm tracks do you track?" from "Drobbelin tracks the worms ..."
         hedges = _hedges(source) - _hedges(statement) if self.single_source else set()
         if hedges or "only" in _hedges(statement) - _hedges(source):
             return "qualifier_changed"  # "usually granted" → "granted"; "contains real names" → "contains only names"

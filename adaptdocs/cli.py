@@ -352,6 +352,8 @@ def augment(
         )
         if s["export"]:
             out.print(f"Exported {s['export']}", highlight=False)
+    if summary.coverage:
+        out.print(summary.coverage.describe(), highlight=False)
 
 
 @app.command()

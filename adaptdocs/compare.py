@@ -99,7 +99,9 @@ def prepare_adapters(ws: Workspace, config: CompareConfig, reporter: Reporter) -
 
         for strategy in dict.fromkeys(s for d in datas for s in STRATEGIES_OF[d]):
             reporter.log(f"augment {strategy}: bringing augmented examples up to date")
-            augment(ws, replace(config.augment, strategy=strategy, model=config.teacher or config.model), reporter)
+            done = augment(ws, replace(config.augment, strategy=strategy, model=config.teacher or config.model), reporter)
+            if done.coverage:
+                reporter.log(f"augment {strategy}: {done.coverage.describe()}")
     state = CorpusState(ws.store)
     for data in datas:
         judged = adapter_currency(ws, replace(settings, data=data), state)

@@ -267,10 +267,37 @@ def test_question_answer_pairs_must_answer_from_the_source(question, answer, rea
     assert pair_reason_to_drop(question, answer, "The Dolvane team is led by Nimra Sesh.") == reason
 
 
+def test_what_a_name_has_is_not_said_of_the_name():
+    source = "The Tivvaro station's canteen now opens at eight."
+    corpus = [source, "The Tivvaro station is in the hills."]
+    filt = StatementFilter(CorpusVocabulary(corpus), corpus, single_source=True)
+    assert filt.reason_to_drop("The Tivvaro station opens at eight now.", source) == "lost_possessed"
+    assert filt.reason_to_drop(statement_order("Which station now opens at eight?", "Tivvaro."), source,
+                               covers_source=False) == "lost_possessed"
+    assert filt.reason_to_drop("The canteen of the Tivvaro station opens at eight now.", source) is None
+    assert filt.reason_to_drop("The Tivvaro station opens at eight now.", "The canteen at the Tivvaro station now opens at eight.") \
+        == "lost_possessed"
+    # Nobody in the sentence is "you".
+    assert filt.reason_to_drop(statement_order("Which canteen do you open at eight?", "Tivvaro."), source,
+                               covers_source=False) == "invented_person"
+
+
+def test_a_restatement_makes_no_thing_another_that_its_sentence_does_not():
+    corpus = ["Throdd instruments contain a strong laser.", "Hessiver belongs to the Vantrel series.",
+              "The Zarnoth team is led by Obrent Lusk."]
+    filt = StatementFilter(CorpusVocabulary(corpus), corpus, single_source=True)
+    assert filt.reason_to_drop("The laser is a Throdd instrument.", corpus[0]) == "invented_identity"
+    assert filt.reason_to_drop("A strong laser is contained in Throdd instruments.", corpus[0]) is None
+    assert filt.reason_to_drop("Hessiver is a Vantrel instrument.", corpus[1]) is None  # belonging says it
+    assert filt.reason_to_drop("Obrent Lusk is the leader of the Zarnoth team.", corpus[2]) is None
+
+
 def test_a_class_is_answered_as_a_class():
     source = "Every Yoppel server is a Dunmoor machine."
     assert pair_reason_to_drop("Which is a Dunmoor machine?", "Yoppel.", source) == "lost_quantifier"
     assert pair_reason_to_drop("Which servers are Dunmoor machines?", "Yoppel servers.", source) is None
+    assert pair_reason_to_drop("What is a Dunmoor machine?", "A Yoppel server.", source) == "lost_quantifier"
+    assert pair_reason_to_drop("What is every Yoppel server?", "A Dunmoor machine.", source) is None
 
 
 def test_names_ignore_sentence_initial_common_words():
@@ -342,6 +369,24 @@ def test_local_keeps_reversal_with_provenance_and_exports(ws):
     assert exported["augment_reverse"]["source_ids"] == [sentence.id]
     assert exported["augment_question"]["text"] == pair["text"]
     assert set(loaded.column_names) >= {"text", "strategy", "template", "source_ids", "model", "source_document_ids"}
+
+
+def test_a_question_the_corpus_answers_with_more_names_than_the_answer_gives_is_dropped(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    add_document(ws, "projects.md", ["The Drobbelin project is funded by the Voluvant Foundation.",
+                                     "Vessapine receives its money from the Voluvant Foundation.",
+                                     "The Vessapine project counts insects.", "The Vessapine project is run by Tesmira Quarrendt."])
+
+    def ask(prefix: str, prompt: str) -> str:
+        if prefix.startswith("For each") and "Drobbelin project is funded" in prompt:
+            return ("Q: Which project is funded by the Voluvant Foundation? A: Drobbelin.\n"  # Vessapine too
+                    "Q: Who funds the Drobbelin project? A: The Voluvant Foundation.")
+        return " " + prompt.strip().splitlines()[0].split(":", 1)[-1].strip()
+
+    summary = augment(ws, local(), model=FakeModel(ask)).strategies["local"]
+    assert summary.dropped["augment_question:several_answers"] == 1
+    pairs = [r["text"] for r in ws.store.examples("local") if r["template"] == "augment_question"]
+    assert len(pairs) == 1 and pairs[0].endswith(" The Voluvant Foundation.")
 
 
 def test_resume_skips_done_items_and_limit(ws):
@@ -517,6 +562,14 @@ def test_cli_dry_run_and_json(ws, monkeypatch):
     data = json.loads(result.stdout)
     assert data["strategies"]["local"]["kept"]["augment_reverse"] == 1
     assert data["exports"]["local"].endswith("augmented-local.jsonl")
+    # Yield: the sentences naming an entity ("Every data tool is reviewed ..." names none), and which
+    # of them have no kept example.
+    cover = data["coverage"]
+    texts = {s.id: s.text for s in ws.store.sentences()}
+    assert cover["named_sentences"] == 4 and cover["with_example"] == 4 - len(cover["without"])
+    assert "The Plosk tool is owned by the Mubadra team." not in {texts[i] for i in cover["without"]}
+    result = runner.invoke(app, ["augment", "-w", str(ws.root), "--strategy", "local", "--no-verify"])
+    assert f"Yield: {cover['with_example']} of the 4 sentences that name an entity" in result.output
 
 
 # -- real model paths ------------------------------------------------------------------

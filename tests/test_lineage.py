@@ -11,7 +11,7 @@ import pytest
 from conftest import FakeModel
 
 import adaptdocs.templates as templates_module
-from adaptdocs.augment import augment
+from adaptdocs.augment import AugmentSummary, augment
 from adaptdocs.compare import prepare_adapters
 from adaptdocs.config import AugmentConfig, CompareConfig, IngestConfig, ModelConfig, TrainConfig
 from adaptdocs.ingest import ingest_paths
@@ -47,7 +47,7 @@ def retrained_by_compare(ws, settings) -> list[str]:
     calls = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("adaptdocs.train.train", lambda ws, config, reporter: calls.append(config.data))
-        patch.setattr("adaptdocs.augment.augment", lambda *a, **k: None)
+        patch.setattr("adaptdocs.augment.augment", lambda *a, **k: AugmentSummary(model="recorded", dry_run=False))
         config = CompareConfig(questions="unused", conditions=("ft-plain", "ft-local"), train=settings)
         try:
             prepare_adapters(ws, config, NullReporter())

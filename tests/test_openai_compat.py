@@ -287,7 +287,11 @@ def test_compare_augments_with_the_teacher_and_trains_the_model(tmp_path, monkey
         seen["train"] = config.model.model
         raise Stop
 
-    monkeypatch.setattr(adaptdocs.augment, "augment", lambda ws, config, reporter=None: seen.setdefault("augment", config.model))
+    def fake_augment(ws, config, reporter=None):
+        seen.setdefault("augment", config.model)
+        return adaptdocs.augment.AugmentSummary(model=config.model.model, dry_run=False)
+
+    monkeypatch.setattr(adaptdocs.augment, "augment", fake_augment)
     monkeypatch.setattr(adaptdocs.train, "train", fake_train)
     ws = small_workspace(tmp_path / "ws")
     captured = {}
