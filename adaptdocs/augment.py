@@ -170,17 +170,19 @@ class Coverage:
     them have at least one kept example (of any strategy or template)."""
 
     named: list[str]  # sentence ids
-    without: list[str]  # of those, the ones with no kept example
+    uncovered: list[str]  # of those, the ones with no kept example
+
+    @property
+    def covered(self) -> int:
+        return len(self.named) - len(self.uncovered)
 
     def as_dict(self) -> dict:
-        covered = len(self.named) - len(self.without)
-        return {"named_sentences": len(self.named), "with_example": covered,
-                "share": round(covered / len(self.named), 3) if self.named else None, "without": self.without}
+        return {"named_sentences": len(self.named), "with_example": self.covered,
+                "share": round(self.covered / len(self.named), 3) if self.named else None, "uncovered": self.uncovered}
 
     def describe(self) -> str:
-        covered = len(self.named) - len(self.without)
-        share = f" ({covered / len(self.named):.0%})" if self.named else ""
-        return f"Yield: {covered} of the {len(self.named)} sentences that name an entity have a kept example{share}."
+        share = f" ({self.covered / len(self.named):.0%})" if self.named else ""
+        return f"Yield: {self.covered} of the {len(self.named)} sentences that name an entity have a kept example{share}."
 
 
 def coverage(store: Store, vocabulary: CorpusVocabulary) -> Coverage:
@@ -197,7 +199,7 @@ class AugmentSummary:
     strategies: dict[str, StrategySummary] = field(default_factory=dict)
     prompts: list[DryRunPrompt] = field(default_factory=list)
     seconds: float = 0.0
-    coverage: Coverage | None = None  # after a run that changed the store
+    coverage: Coverage | None = None  # after every run but a dry run
 
     def as_dict(self) -> dict:
         data = {
@@ -698,15 +700,18 @@ class _Judge:
         self.record_owners = value_owners(fields for s in sentences if (fields := record_fields(s.text)))
         self.fact_of = {f.sentence_id: f for f in self.index.facts}
         self.comparisons = Comparisons(self.index.facts, self.vocabulary)
-        self.groups = [g for g in augment_lists.list_groups(self.index) if g.fixed]
+        self.fixed_groups = [g for g in augment_lists.list_groups(self.index) if g.fixed]
 
-    def several_answers(self, question: str, answer: str) -> bool:
+    def answers_part_of_a_list(self, question: str, answer: str) -> bool:
         """Whether the corpus gives the question more answers than the one given: the question names
-        a list group's fixed name and the answer some of its members, not all ("Which project is
-        funded by the Voluvant Foundation? Drobbelin." where Vessapine receives its money from it too)."""
+        a list group's fixed name (its first word: "Voluvant" for "the Voluvant Foundation") and the
+        answer some of its members, not all ("Which project is funded by the Voluvant Foundation?
+        Drobbelin." where Vessapine receives its money from it too). A group is of names related to
+        one name however each sentence words it (augment_lists.list_groups): a question of another
+        relation to the same name may be dropped too, which costs an example, not a wrong one."""
         asked = self.vocabulary.names(question)
-        for group in self.groups:
-            if asked & self.vocabulary.entity_names(group.fixed):
+        for group in self.fixed_groups:
+            if group.fixed.split()[0] in asked:
                 named = sum(bool(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", answer)) for n in group.names)
                 if 0 < named < len(group.names):
                     return True
@@ -931,7 +936,7 @@ def _keep_question_answers(outputs: list[str], source: str, judge: _Judge,
     pairs, dropped, filt = {}, Counter(), judge.filter
     for q, a in (pair for text in outputs for pair in split_question_answers(text)):
         reason = pair_reason_to_drop(q, a, source) or ("asks_too_little" if filt.asks_too_little(q) else None) \
-            or ("several_answers" if judge.several_answers(q, a) else None)
+            or ("several_answers" if judge.answers_part_of_a_list(q, a) else None)
         if reason is None:
             pairs[statement_order(q, a)] = (q, a)
         else:

@@ -89,16 +89,19 @@ _ASSERTED_REASON = re.compile(r"^(?:Because|Although|Though|Whereas) (?P<reason>
 _PURPOSE = re.compile(rf"^(?P<keep>.+ by (?:the )?{_NAME}(?: [a-z]+)?) to [a-z]+\b.*$")
 # A member of a named group of things of its own kind ("The Ulcarro instrument belongs to the
 # Lisperane series": one of the Lisperane instruments).
-_GROUP = r"(?:series|family|range|line|group|class|type)"
+_GROUP = r"(?P<noun>series|family|range|line|group|class|type)"
 _BELONGS = re.compile(rf"^.+? belongs to the (?P<cls>{_NAME}) {_GROUP}$")
-# What is done to a named group is done to each of its members ("The Lisperane series is
-# calibrated every month": so is each Lisperane instrument); not what names or divides the group.
-_GROUP_PASSIVE = re.compile(rf"^The (?P<cls>{_NAME}) {_GROUP} (?P<pred>(?:is|was) (?:also |only )?"
-                            r"(?!(?:named|called|known|made|composed|divided|split|formed|grouped|sorted)\b)[a-z]+ed\b.*)$")
+# How often a named group is treated is how often each of its members is ("The Lisperane series is
+# calibrated every month": so is each instrument that belongs to it). Only a passive with a
+# when-complement (_COMPLEMENTS): what else is said of a group may be of the group as a whole
+# ("was introduced in 2019", "is named after a river").
+_GROUP_PASSIVE = re.compile(rf"^The (?P<cls>{_NAME}) {_GROUP} (?P<pred>(?:is|are) [a-z]+ed\b.*)$")
 # Who alone may do a thing to a class's members ("Throdd instruments may only be operated by staff
-# who hold a Pemmadel permit"): anyone who does it must be such a person.
+# who hold a Pemmadel permit"): anyone who does it must be such a person. The relative clause's
+# verb in the present ("hold", "holds", "are", "have"), so that "must" can take it.
 _ONLY_BY = re.compile(r"^(?:may|can|must) only be (?P<done>[a-z]+ed) by (?:[a-z]+ ){0,2}[a-z]+ (?:who|that) "
-                      r"(?P<verb>[a-z]+) (?P<rest>[^,]+)$")
+                      r"(?P<verb>is|are|has|have|(?![a-z]+ed\b)(?!(?:was|were|had|did|can|could|may|might|must|shall|should|will|would)\b)[a-z]+) "
+                      r"(?P<rest>[^,]+)$")
 # What everyone in a role towards a class's members must do or be ("Anyone who operates a Lisperane
 # instrument must hold a Cavvin permit"): said of each member in the same role.
 _ROLE = re.compile(r"^(?P<who>Anyone|Anybody|Everyone|Everybody) who (?P<verb>[a-z]+s) (?:a|an|any|every) "
@@ -125,8 +128,8 @@ _COMPLEMENTS = {
                                rf"|every (?:other |\w+ )?{_UNIT})$"),
     "weekday_wh": re.compile(r" (?:on|every) (?P<answer>(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)s?$"),
 }
-# Who does it, after the when-complement: not part of the answer.
-_COMPLEMENT_AGENT = re.compile(r"(?<=\w) by (?:the |a |an )?[\w'’ -]+$")
+# Who does it, after the when-complement ("every month by the supplier's engineer"): not part of the answer.
+_COMPLEMENT_AGENT = re.compile(r" by [^,]+$")
 _AUXILIARIES = _MODALS | {"is", "are", "was", "were", "has", "have", "had"}
 
 
@@ -338,16 +341,23 @@ def _base_verb(verb: str) -> str | None:
 
 
 def _participle_base(done: str, vocabulary: CorpusVocabulary) -> str | None:
-    """The bare verb of a regular past participle: the form the corpus writes ("operated" →
-    "operate" where it says "operates"), else by spelling ("calibrated" → "calibrate", "checked" →
-    "check"); None for a participle that is not "-ed"."""
-    if not done.endswith("ed") or done.endswith("eed"):
+    """The bare verb of a regular past participle, in the form the corpus writes it ("operated" →
+    "operate" where it says "operates" or "operate"); None when the corpus has no such form:
+    spelling alone guesses wrong too often ("stored" → "stor", "planned" → "plann")."""
+    if not done.endswith("ed") or len(done) < 5:
         return None
-    candidates = [done[:-1], done[:-2]] + ([done[:-3]] if done[-3] == done[-4] and done[-3] not in "ls" else [])
-    for verb in candidates:
-        if verb in vocabulary.lower or f"{verb}s" in vocabulary.lower:
-            return verb
-    return done[:-1] if re.search(r"(?:at|is|iz|ur|us|c|g|v|u)ed$", done) else done[:-2]
+    candidates = [done[:-1], done[:-2]] + ([done[:-3]] if done[-3] == done[-4] else []) + [done[:-3] + "y"]
+    return next((verb for verb in candidates if verb in vocabulary.lower or f"{verb}s" in vocabulary.lower
+                 or f"{verb}es" in vocabulary.lower or verb.endswith("y") and f"{verb[:-1]}ies" in vocabulary.lower), None)
+
+
+def _complement(predicate: str) -> tuple[str, re.Match] | None:
+    """(its question word's form, the match) of the when-complement ending `predicate`, an agent
+    after it allowed ("is calibrated every month by the supplier's engineer"), or None."""
+    for form, pattern in _COMPLEMENTS.items():
+        if match := pattern.search(predicate) or pattern.search(_COMPLEMENT_AGENT.sub("", predicate)):
+            return form, match
+    return None
 
 
 def _asked(subject: str, middle: str, wh: str) -> str | None:
@@ -447,12 +457,11 @@ class _Composer:
 
     def _complement_question(self, subject: str, predicate: str) -> list[tuple[str, str]]:
         """"<subject> <predicate>" asked for the when-complement that ends it (_COMPLEMENTS)."""
-        predicate = _COMPLEMENT_AGENT.sub("", predicate)  # "every month by the supplier's engineer"
-        for form, pattern in _COMPLEMENTS.items():
-            if match := pattern.search(predicate):
-                question = _asked(subject, predicate[: match.start()], self.forms[form].template)
-                return [(question, f"{capitalized(match['answer'])}.")] if question else []
-        return []
+        if not (found := _complement(predicate)):
+            return []
+        form, match = found
+        question = _asked(subject, predicate[: match.start()], self.forms[form].template)
+        return [(question, f"{capitalized(match['answer'])}.")] if question else []
 
     # -- lists --------------------------------------------------------------------------
 
@@ -645,17 +654,20 @@ class _Composer:
         Pemmadel permit"), for "Anyone who operates the Crellish instrument must hold ..."."""
         match = _ONLY_BY.match(predicate)
         done = match and _participle_base(match["done"], self.vocabulary)
-        if not done or has_negation(predicate) or has_pronoun(match["rest"]):
+        does = done and _singular_predicate(done)
+        if not does or has_negation(predicate) or has_pronoun(match["rest"]):
             return None
         verb = {"is": "be", "are": "be", "has": "have"}.get(match["verb"]) or _base_verb(match["verb"]) or match["verb"]
-        return _singular_predicate(done), f"must {verb} {match['rest']}"
+        return does, f"must {verb} {match['rest']}"
 
     def inheritances(self) -> list[Implication]:
         """What a class's every member is or does, said of each member, through classes of classes."""
         members: dict[tuple[str, str], list[tuple[str, str, list[Fact]]]] = defaultdict(list)  # class → (member, subject, facts)
         properties: dict[tuple[str, str], list[tuple[str, Fact]]] = defaultdict(list)  # class → (predicate, fact)
         roles: dict[tuple[str, str], list[tuple[str, str, str, Fact]]] = defaultdict(list)  # class → (who, verb, predicate, fact)
-        done_to_group: dict[str, list[tuple[str, Fact]]] = defaultdict(list)  # group name → (predicate, fact)
+        # A named group ("the Lisperane series") → how often it is treated, and its members.
+        done_to_group: dict[tuple[str, str], list[tuple[str, Fact]]] = defaultdict(list)  # (name, noun) → (predicate, fact)
+        in_group: dict[tuple[str, str], list[tuple[str, list[Fact]]]] = defaultdict(list)  # (name, noun) → (subject, facts)
         for fact in self.facts:
             clause = self.clauses[id(fact)]
             if (role := _ROLE.match(fact.text)) and (cls := self._class_of(f"{role['cls']} {role['kind']}")):
@@ -664,8 +676,8 @@ class _Composer:
                     roles[cls].append((role["who"], role["verb"], predicate, fact))
             if not clause:
                 continue
-            if group := _GROUP_PASSIVE.match(clause):  # "The Lisperane series is calibrated every month"
-                done_to_group[group["cls"]].append((group["pred"], fact))
+            if (group := _GROUP_PASSIVE.match(clause)) and _complement(group["pred"]):  # "The Lisperane series is calibrated every month"
+                done_to_group[(group["cls"], group["noun"])].append((group["pred"], fact))
                 continue
             match = re.match(rf"^(?:(?P<q>Every|Each|All) )?(?P<cls>{_NAME}) (?P<kind>[a-z]+) "
                              r"(?P<pred>.+)$", clause)
@@ -689,20 +701,26 @@ class _Composer:
                     and phrase.start == 0 and (kind := _kind_of(names[0], phrase, self.vocabulary)):
                 # "The Ulcarro instrument belongs to the Lisperane series": a member of "Lisperane instruments".
                 members[(names[1], kind)].append((names[0], f"the {names[0]} {kind}", [fact]))
+                in_group[(names[1], group["noun"])].append((f"the {names[0]} {kind}", [fact]))
         classes = set(properties) | set(members) | set(roles)
         for fact in (f for f in self.facts if f.sentence_id in self.records):  # "Instrument: Crellish. Series: Throdd."
             fields = self.records[fact.sentence_id]  # with "Throdd instruments contain ..."
             (key_label, key) = fields[0]
-            for _, value in fields[1:]:
-                if (value, singular(key_label.lower())) in classes or value in done_to_group:
-                    members[(value, singular(key_label.lower()))].append((key, f"the {key} {singular(key_label.lower())}", [fact]))
-        for name, kind in list(members):
-            properties[(name, kind)] += done_to_group.get(name, [])
+            kind = singular(key_label.lower())
+            for label, value in fields[1:]:
+                if (value, kind) in classes:
+                    members[(value, kind)].append((key, f"the {key} {kind}", [fact]))
+                in_group[(value, singular(label.lower()))].append((f"the {key} {kind}", [fact]))  # "Series: Lisperane."
         out: dict[str, list[Implication]] = defaultdict(list)
+        for (name, noun), done in done_to_group.items():  # "The Sibbeth instrument is calibrated every month ..."
+            for subject, facts in in_group.get((name, noun), ()):
+                for predicate, fact in done:
+                    text = self.forms["inherited"].substitute(subject=capitalized(subject), predicate=predicate)
+                    out[name].append(Implication(text, facts + [fact], self._complement_question(subject, predicate)))
         for fact in (f for f in self.facts if f.sentence_id in self.records):  # "Series: Vantrel. Permit: Dorvesk."
             (key_label, key), *fields = self.records[fact.sentence_id]  # for each Vantrel instrument
             for (name, _), known in members.items():
-                for member, subject, facts in known if name == key and is_name(key) else ():
+                for member, subject, facts in known if name == key else ():
                     if fact in facts:
                         continue
                     owner = self.forms["field_of"].substitute(label=key_label.lower(), owner=subject)

@@ -97,11 +97,12 @@ def prepare_adapters(ws: Workspace, config: CompareConfig, reporter: Reporter) -
     if not config.no_train:
         from .augment import augment
 
+        summary = None
         for strategy in dict.fromkeys(s for d in datas for s in STRATEGIES_OF[d]):
             reporter.log(f"augment {strategy}: bringing augmented examples up to date")
-            done = augment(ws, replace(config.augment, strategy=strategy, model=config.teacher or config.model), reporter)
-            if done.coverage:
-                reporter.log(f"augment {strategy}: {done.coverage.describe()}")
+            summary = augment(ws, replace(config.augment, strategy=strategy, model=config.teacher or config.model), reporter)
+        if summary and summary.coverage:  # of every strategy's examples
+            reporter.log(f"augment: {summary.coverage.describe()}")
     state = CorpusState(ws.store)
     for data in datas:
         judged = adapter_currency(ws, replace(settings, data=data), state)

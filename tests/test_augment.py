@@ -269,7 +269,7 @@ def test_question_answer_pairs_must_answer_from_the_source(question, answer, rea
 
 def test_what_a_name_has_is_not_said_of_the_name():
     source = "The Tivvaro station's canteen now opens at eight."
-    corpus = [source, "The Tivvaro station is in the hills."]
+    corpus = [source, "The Tivvaro station is in the hills.", "The backup of the Krimbo server runs every night."]
     filt = StatementFilter(CorpusVocabulary(corpus), corpus, single_source=True)
     assert filt.reason_to_drop("The Tivvaro station opens at eight now.", source) == "lost_possessed"
     assert filt.reason_to_drop(statement_order("Which station now opens at eight?", "Tivvaro."), source,
@@ -277,19 +277,26 @@ def test_what_a_name_has_is_not_said_of_the_name():
     assert filt.reason_to_drop("The canteen of the Tivvaro station opens at eight now.", source) is None
     assert filt.reason_to_drop("The Tivvaro station opens at eight now.", "The canteen at the Tivvaro station now opens at eight.") \
         == "lost_possessed"
-    # Nobody in the sentence is "you".
+    # Said in other words, it may be another thing: not this rule's to judge.
+    backup = corpus[2]
+    assert filt.reason_to_drop("The Krimbo server is backed up every night.", backup) is None
+    # Nobody in a sentence about a named thing is "you"; an instruction speaks to one.
     assert filt.reason_to_drop(statement_order("Which canteen do you open at eight?", "Tivvaro."), source,
                                covers_source=False) == "invented_person"
+    instruction = "Book the Tivvaro station in the logbook before use."
+    assert filt.reason_to_drop(statement_order("Where must you book the Tivvaro station before use?", "In the logbook."),
+                               instruction, covers_source=False) != "invented_person"
 
 
 def test_a_restatement_makes_no_thing_another_that_its_sentence_does_not():
     corpus = ["Throdd instruments contain a strong laser.", "Hessiver belongs to the Vantrel series.",
-              "The Zarnoth team is led by Obrent Lusk."]
+              "The Zarnoth team is led by Obrent Lusk.", "Krimbo, a billing tool, is owned by the Zarnoth team."]
     filt = StatementFilter(CorpusVocabulary(corpus), corpus, single_source=True)
     assert filt.reason_to_drop("The laser is a Throdd instrument.", corpus[0]) == "invented_identity"
     assert filt.reason_to_drop("A strong laser is contained in Throdd instruments.", corpus[0]) is None
     assert filt.reason_to_drop("Hessiver is a Vantrel instrument.", corpus[1]) is None  # belonging says it
     assert filt.reason_to_drop("Obrent Lusk is the leader of the Zarnoth team.", corpus[2]) is None
+    assert filt.reason_to_drop("Krimbo is a billing tool.", corpus[3], covers_source=False) is None
 
 
 def test_a_class_is_answered_as_a_class():
@@ -298,6 +305,8 @@ def test_a_class_is_answered_as_a_class():
     assert pair_reason_to_drop("Which servers are Dunmoor machines?", "Yoppel servers.", source) is None
     assert pair_reason_to_drop("What is a Dunmoor machine?", "A Yoppel server.", source) == "lost_quantifier"
     assert pair_reason_to_drop("What is every Yoppel server?", "A Dunmoor machine.", source) is None
+    assert pair_reason_to_drop("What is the Orrin induction?", "A course that all staff must complete.",
+                               "All staff must complete the Orrin induction, a course of two days.") is None
 
 
 def test_names_ignore_sentence_initial_common_words():
@@ -566,8 +575,8 @@ def test_cli_dry_run_and_json(ws, monkeypatch):
     # of them have no kept example.
     cover = data["coverage"]
     texts = {s.id: s.text for s in ws.store.sentences()}
-    assert cover["named_sentences"] == 4 and cover["with_example"] == 4 - len(cover["without"])
-    assert "The Plosk tool is owned by the Mubadra team." not in {texts[i] for i in cover["without"]}
+    assert cover["named_sentences"] == 4 and cover["with_example"] == 4 - len(cover["uncovered"])
+    assert "The Plosk tool is owned by the Mubadra team." not in {texts[i] for i in cover["uncovered"]}
     result = runner.invoke(app, ["augment", "-w", str(ws.root), "--strategy", "local", "--no-verify"])
     assert f"Yield: {cover['with_example']} of the 4 sentences that name an entity" in result.output
 

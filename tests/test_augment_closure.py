@@ -167,7 +167,8 @@ def test_a_second_predicate_of_one_subject_is_said_of_it_too():
     assert asked(corpus)["How often is the Crellish instrument calibrated?"] == "Every three months."
     # A name inside a relative clause is not asked there ("Which permit may ... be operated by staff
     # who hold?"), but in the role the clause gives (test below).
-    roles = ["Crellish is one of the Throdd instruments.", "Throdd instruments may only be operated by staff who hold a Pemmadel permit."]
+    roles = ["Crellish is one of the Throdd instruments.", "Throdd instruments may only be operated by staff who hold a Pemmadel permit.",
+             "Trained staff operate the lasers."]  # the corpus's own form of the verb
     assert "The Crellish instrument may only be operated by staff who hold a Pemmadel permit." in implied(roles)
     assert list(asked(roles)) == ["Which permit must anyone who operates the Crellish instrument hold?"]
     # "and" between two nouns is no second predicate.
@@ -180,16 +181,22 @@ def test_what_is_done_to_a_named_group_and_who_alone_may_use_its_members_are_sai
               "The Lisperane series is named after a river.",  # said of the group, not of its members
               "Crellish is one of the Throdd instruments.",
               "Throdd instruments may only be serviced by engineers who hold a Pemmadel permit.",
-              "Series: Throdd. Permit: Pemmadel. Course: two days."]
+              "Series: Throdd. Permit: Pemmadel. Course: two days.",
+              "The maker services the lasers.",  # "serviced" → "services": the form the corpus writes
+              "The Lisperane series was introduced in 2019."]  # said of the group as a whole
     found, questions = implied(corpus), asked(corpus)
     assert found["The Sibbeth instrument is calibrated every month by the supplier's engineer."] == [corpus[0], corpus[2]]
     assert found["The Ulcarro instrument is calibrated every month by the supplier's engineer."] == corpus[1:3]
     assert questions["How often is the Ulcarro instrument calibrated?"] == "Every month."
     assert "The Sibbeth instrument is named after a river." not in found
+    assert not any(text.startswith("The Ulcarro instrument was introduced") for text in found)
     assert "The series of the Sibbeth instrument is named after a river." in found
-    # "may only be serviced by engineers who hold": anyone who services one must hold it.
+    # "may only be serviced by engineers who hold": anyone who services one must hold it; not
+    # without the corpus's own form of the verb ("stored" is no "stor").
     assert found["Anyone who services the Crellish instrument must hold a Pemmadel permit."] == corpus[4:6]
     assert questions["Which permit must anyone who services the Crellish instrument hold?"] == "Pemmadel."
+    stored = ["Crellish is one of the Throdd instruments.", "Throdd instruments may only be stored by staff who hold a key."]
+    assert not any(text.startswith("Anyone") for text in implied(stored))
     # A record keyed by the class ("Series: Throdd.") gives each member its fields.
     assert found["The permit of the series of the Crellish instrument is Pemmadel."] == [corpus[4], corpus[6]]
     assert questions["What is the course of the series of the Crellish instrument?"] == "Two days."
