@@ -44,9 +44,10 @@ from .templates import PromptTemplate
 
 CLOSURE_TEMPLATE = "augment_closure"
 # The most implications per corpus and per shared name: a hub (a station every project uses)
-# would otherwise make most of them.
+# would otherwise make most of them. A name with five or six facts gives 20-odd compositions
+# through it (each fact described by each other one): all of them fit.
 MAX_IMPLICATIONS = 200
-MAX_PER_BRIDGE = 12
+MAX_PER_BRIDGE = 24
 # Classes of classes followed at most this deep ("X is a C1", "every C1 is a C2", "C2s are ...").
 MAX_DEPTH = 3
 
