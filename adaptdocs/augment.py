@@ -20,6 +20,7 @@ import json
 import re
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 
@@ -43,12 +44,12 @@ from .augment_comparisons import COMPARISON_TEMPLATE, Comparisons
 from .augment_lists import LIST_TEMPLATE, ListGroup, read_list_output
 from .augment_records import RECORD_TEMPLATE, record_writings, value_owners
 from .config import AugmentConfig, to_dict
-from .exam_facts import FactIndex, read_facts
+from .exam_facts import FactIndex, names_in, read_facts
 from .lineage import CorpusState, item_currency, item_inputs, model_fingerprint, sha, template_fingerprint
 from .models.base import Model, Usage
 from .progress import NullReporter, Reporter
 from .sentences import record_fields
-from .store import Store, now
+from .store import Sentence, Store, now
 from .templates import PromptTemplate, load_template
 from .verify import VERIFY_TEMPLATE, Check, Verdict, restates, swap_corruptions, verify_many
 from .workspace import Workspace
@@ -185,9 +186,9 @@ class Coverage:
         return f"Yield: {self.covered} of the {len(self.named)} sentences that name an entity have a kept example{share}."
 
 
-def coverage(store: Store, vocabulary: CorpusVocabulary) -> Coverage:
-    """Which sentences naming an entity (CorpusVocabulary.entity_names) have a kept example."""
-    named = [s.id for s in store.sentences() if vocabulary.entity_names(s.text)]
+def coverage(sentences: Sequence[Sentence], store: Store, vocabulary: CorpusVocabulary) -> Coverage:
+    """Which of the corpus's sentences naming an entity (CorpusVocabulary.entity_names) have a kept example."""
+    named = [s.id for s in sentences if vocabulary.entity_names(s.text)]
     sourced = {i for row in store.examples() for i in json.loads(row["source_sentence_ids"])}
     return Coverage(named, [i for i in named if i not in sourced])
 
@@ -270,7 +271,7 @@ def augment(
         if not config.dry_run:
             for strategy, s in summary.strategies.items():
                 s.examples_total, s.export = export_examples(ws, strategy)
-            summary.coverage = coverage(store, vocabulary)
+            summary.coverage = coverage(sentences, store, vocabulary)
     except BaseException as e:
         if run_id is not None:
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
@@ -712,7 +713,7 @@ class _Judge:
         asked = self.vocabulary.names(question)
         for group in self.fixed_groups:
             if group.fixed.split()[0] in asked:
-                named = sum(bool(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", answer)) for n in group.names)
+                named = len(set(group.names) & names_in(answer, self.vocabulary))
                 if 0 < named < len(group.names):
                     return True
         return False

@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from .augment_filters import MIN_WORDS, CorpusVocabulary, split_question_answers, words
-from .exam_facts import Fact, FactIndex, name_spans, related_pairs
+from .exam_facts import Fact, FactIndex, names_in, related_pairs
 from .verify import Check
 
 CHAIN_TEMPLATE = "augment_chain"
@@ -117,7 +117,7 @@ def read_chain_output(output: str, chain: Chain, vocabulary: CorpusVocabulary, k
     first_line, _, rest = output.partition("\n")
     statement = _SO.match(first_line)["text"].strip()
     ends = {chain.anchor} | ({chain.far} if chain.far else set())
-    names = _names(statement, vocabulary)
+    names = names_in(statement, vocabulary)
     if not statement:
         read.dropped["chain_statement_missing"] += 1
     elif chain.bridge in names or not ends <= names or names - ends - {chain.bridge}:
@@ -143,8 +143,8 @@ def read_chain_output(output: str, chain: Chain, vocabulary: CorpusVocabulary, k
 
 def _question_reason_to_drop(question: str, answer: str, chain: Chain, vocabulary: CorpusVocabulary):
     """Why a question does not ask across the chain, or None; and the name its answer must be."""
-    asked = _names(question, vocabulary)
-    given = _names(answer, vocabulary)
+    asked = names_in(question, vocabulary)
+    given = names_in(answer, vocabulary)
     if chain.bridge in asked or chain.bridge in given:
         return "chain_question_names_shared_name", None
     if chain.anchor in asked and chain.far and chain.far not in asked:
@@ -168,10 +168,6 @@ def _wrong(name: str, chain: Chain, kin) -> list[str]:
     """The shared name, then names of `name`'s kind outside the chain."""
     out = [chain.bridge] + [n for n in kin(name) if n not in (chain.anchor, chain.bridge, chain.far)]
     return out[:MAX_WRONG + 1]
-
-
-def _names(text: str, vocabulary: CorpusVocabulary) -> set[str]:
-    return {n for *_, n in name_spans(text, vocabulary.names(text))}
 
 
 def _content(text: str) -> set[str]:

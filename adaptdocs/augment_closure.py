@@ -721,9 +721,9 @@ class _Composer:
         for fact in (f for f in self.facts if f.sentence_id in self.records):  # "Series: Vantrel. Permit: Dorvesk."
             (key_label, key), *fields = self.records[fact.sentence_id]  # for each Vantrel instrument
             for (name, _), known in members.items():
-                for member, subject, facts in known if name == key else ():
-                    if fact in facts:
-                        continue
+                if name != key:
+                    continue
+                for _, subject, facts in (m for m in known if fact not in m[2]):
                     owner = self.forms["field_of"].substitute(label=key_label.lower(), owner=subject)
                     for label, value in fields:
                         values = {"label": label.lower(), "subject": owner, "value": value}

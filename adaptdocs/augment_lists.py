@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from .augment_filters import FUNCTION_WORDS, MIN_WORDS, CorpusVocabulary, singular, words
-from .exam_facts import Fact, FactIndex, name_spans, related_pairs, same_frame_groups
+from .exam_facts import Fact, FactIndex, names_in, related_pairs, same_frame_groups
 from .verify import Check
 
 LIST_TEMPLATE = "augment_list"
@@ -196,14 +196,14 @@ def read_list_output(output: str, group: ListGroup, index: FactIndex, vocabulary
                                          question=count))
 
     statement = lines.get("All", "")
-    if _names(statement, vocabulary) != set(members) | fixed:
+    if names_in(statement, vocabulary) != set(members) | fixed:
         read.dropped["list_statement_names_differ" if statement else "list_statement_missing"] += 1
     else:
         wrong = [_replace_name(statement, members[i], o) for i, o in _swaps(len(members), outsiders)]
         read.writings.append(ListWriting("all", Check(statement, sources, wrong), statement))
 
     first = lines.get("First", "")
-    if _names(first, vocabulary) != {members[0]} | fixed:
+    if names_in(first, vocabulary) != {members[0]} | fixed:
         read.dropped["list_member_names_differ" if first else "list_member_missing"] += 1
     else:
         for member in members:
@@ -216,14 +216,10 @@ def read_list_output(output: str, group: ListGroup, index: FactIndex, vocabulary
 NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"]
 
 
-def _names(text: str, vocabulary: CorpusVocabulary) -> set[str]:
-    return {n for *_, n in name_spans(text, vocabulary.names(text))}
-
-
 def _question_reason_to_drop(question: str, members: list[str], fixed: set[str], vocabulary: CorpusVocabulary) -> str | None:
     if not question.endswith("?") or question.split(" ", 1)[0].lower() not in _QUESTION_WORDS:
         return "list_question_malformed"
-    names = _names(question, vocabulary)
+    names = names_in(question, vocabulary)
     if names & set(members):
         return "list_question_gives_answer"
     if names != fixed:

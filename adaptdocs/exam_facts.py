@@ -169,6 +169,11 @@ def name_spans(text: str, names: set[str]) -> list[tuple[int, int, str]]:
     return [(s, e, text[s:e]) for s, e, _ in spans]
 
 
+def names_in(text: str, vocabulary: CorpusVocabulary) -> set[str]:
+    """The whole names `text` mentions ("Yarvel Tumsk", "Drobbelin")."""
+    return {n for *_, n in name_spans(text, vocabulary.names(text))}
+
+
 def read_facts(sentences: Sequence, sources: dict[str, str], vocabulary: CorpusVocabulary | None = None) -> list[Fact]:
     """Every sentence as a Fact.
 
